@@ -1,0 +1,2 @@
+//! models
+pub mod data;

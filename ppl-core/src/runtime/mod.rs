@@ -1,0 +1,22 @@
+//! The effect system: messages, the thread-local handler stack, plates and the primitives.
+//!
+//! A model is an ordinary function that calls the primitives ([`sample`], [`observe`],
+//! [`param`], [`deterministic`], [`factor`]). Each primitive builds a [`Message`] and sends it
+//! through the handlers on this thread's stack ([`apply_stack`]), exactly as Pyro's
+//! `apply_stack`: handlers are how inference and causal queries change what a model does
+//! without changing its code.
+
+mod message;
+mod plate;
+mod primitives;
+mod stack;
+
+pub use message::{
+    frame_table, Enumerate, InferConfig, Intervention, InterventionFn, Mask, Message, ParamInit, ParamSpec, PlateFrame,
+    SiteKind,
+};
+pub use plate::{allocate_dim, free_dim, plate, Plate, PlateGuard};
+pub use primitives::{
+    deterministic, factor, observe, param, param_constrained, sample, sample_with,
+};
+pub use stack::{apply_stack, depth, enter, push, HandlerGuard, HandlerRef, Messenger};
