@@ -25,6 +25,7 @@ pub use models;
 pub use ppl_core;
 pub use ppl_core::{candle_core, dist, error, handlers, params, rng, runtime, special, transforms};
 pub use ppl_core::{Error, Result};
+pub use ppl_macros::{deterministic, factor, model, observe, param, plate, sample, scope};
 
 /// Everything a model or a query usually needs, in one import.
 pub mod prelude {
@@ -42,4 +43,10 @@ pub mod prelude {
         Plate,
     };
     pub use ppl_core::{Error, Result};
+    pub use ppl_macros::{deterministic, factor, model, observe, param, plate, sample, scope};
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -146,7 +146,10 @@ impl ParamStore {
             return e.constraint.to_constrained(e.var.as_tensor());
         }
         let init = init.ok_or_else(|| {
-            Error::value(name, "parameter has no value in the store and no initial value")
+            Error::value(
+                name,
+                "parameter has no value in the store and no initial value",
+            )
         })?;
         let x = init().map_err(|e| e.at_site(name))?;
         let u = constraint.to_unconstrained(name, &x)?;

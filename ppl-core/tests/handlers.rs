@@ -122,7 +122,16 @@ fn block_hides_sites_from_outer_handlers() -> Result<()> {
     // An outer condition cannot reach a hidden site: that is an unknown-site error.
     let y = t(1.0);
     let err = condition([("y", &y)], || block(Hide::names(["y"]), chain)).unwrap_err();
-    assert!(matches!(err, Error::UnknownSite { handler: "condition", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::UnknownSite {
+                handler: "condition",
+                ..
+            }
+        ),
+        "{err}"
+    );
     // Inner handlers still see it.
     let (_, tr) = trace(|| block(Hide::names(["y"]), || condition([("y", &y)], chain)))?;
     assert!(!tr.contains("y"));
@@ -219,7 +228,11 @@ fn plates_broadcast_and_scale_log_probs_as_pyro() -> Result<()> {
     seen.dedup();
     assert_eq!(seen.len(), 4);
     assert!(seen.iter().all(|&i| i < 10));
-    let hand: f64 = vec_of(x).iter().map(|&v| normal_lp(v, 1.0, 2.0)).sum::<f64>() * 2.5;
+    let hand: f64 = vec_of(x)
+        .iter()
+        .map(|&v| normal_lp(v, 1.0, 2.0))
+        .sum::<f64>()
+        * 2.5;
     assert!((scalar(&tr.log_prob_sum()?) - hand).abs() < 1e-12);
 
     // A batch dim of size 1 broadcasts; an explicit dim leaves the dims right of it alone.
@@ -254,7 +267,10 @@ fn plate_misuse_is_a_typed_error() {
     assert!(matches!(e, Error::Plate { .. }), "{e}");
     let e = Plate::new("p", 3).dim(0).enter().err().unwrap();
     assert!(matches!(e, Error::Plate { .. }), "{e}");
-    let e = plate("outer", 3, |_| Plate::new("inner", 2).dim(-1).run(|_| Ok(()))).unwrap_err();
+    let e = plate("outer", 3, |_| {
+        Plate::new("inner", 2).dim(-1).run(|_| Ok(()))
+    })
+    .unwrap_err();
     assert!(e.to_string().contains("already taken by `outer`"), "{e}");
 }
 
@@ -284,10 +300,7 @@ fn do_replaces_values_removes_their_log_density_and_feeds_descendants() -> Resul
     // A function of the factual value.
     let (_, tr) = trace(|| {
         seed(0, || {
-            do_(
-                [("x", Intervention::func(|x| Ok((x + 1.0)?)))],
-                chain,
-            )
+            do_([("x", Intervention::func(|x| Ok((x + 1.0)?)))], chain)
         })
     })?;
     let x = tr.site("x")?;
@@ -385,10 +398,16 @@ fn a_site_address_used_twice_is_an_error() {
         Ok(())
     };
     let err = trace(twice).unwrap_err();
-    assert!(matches!(&err, Error::DuplicateSite { name } if name == "x"), "{err}");
+    assert!(
+        matches!(&err, Error::DuplicateSite { name } if name == "x"),
+        "{err}"
+    );
     let v = t(1.0);
     let err = condition([("x", &v)], twice).unwrap_err();
-    assert!(matches!(&err, Error::DuplicateSite { name } if name == "x"), "{err}");
+    assert!(
+        matches!(&err, Error::DuplicateSite { name } if name == "x"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -409,26 +428,41 @@ fn bad_parameters_and_data_are_typed_errors_naming_the_site() {
     );
     // A NaN parameter.
     let e = sample("x", Normal::new(t(f64::NAN), 1.0)).unwrap_err();
-    assert!(matches!(&e, Error::AtSite { site, .. } if site == "x"), "{e}");
+    assert!(
+        matches!(&e, Error::AtSite { site, .. } if site == "x"),
+        "{e}"
+    );
     // An observed value of the wrong shape.
     let bad = Tensor::zeros(4, DType::F64, &Device::Cpu).unwrap();
     let e = plate("data", 3, |_| observe("y", Normal::new(t(0.0), 1.0), &bad)).unwrap_err();
-    assert!(matches!(&e, Error::SiteShape { site, .. } if site == "y"), "{e}");
+    assert!(
+        matches!(&e, Error::SiteShape { site, .. } if site == "y"),
+        "{e}"
+    );
     let e = condition([("y", &bad)], || {
         plate("data", 3, |_| sample("y", Normal::new(t(0.0), 1.0)))
     })
     .unwrap_err();
-    assert!(matches!(&e, Error::SiteShape { site, .. } if site == "y"), "{e}");
+    assert!(
+        matches!(&e, Error::SiteShape { site, .. } if site == "y"),
+        "{e}"
+    );
     // An observed value outside the support.
     let e = observe("coin", Bernoulli::from_probs(t(0.5)), &t(0.5)).unwrap_err();
-    assert!(matches!(&e, Error::InvalidValue { site, .. } if site == "coin"), "{e}");
+    assert!(
+        matches!(&e, Error::InvalidValue { site, .. } if site == "coin"),
+        "{e}"
+    );
     // An intervention of the wrong shape.
     let wrong = Tensor::zeros(2, DType::F64, &Device::Cpu).unwrap();
     let e = plate("data", 3, |_| {
         do_([("x", &wrong)], || sample("x", Normal::new(t(0.0), 1.0)))
     })
     .unwrap_err();
-    assert!(matches!(&e, Error::InvalidValue { site, .. } if site == "x"), "{e}");
+    assert!(
+        matches!(&e, Error::InvalidValue { site, .. } if site == "x"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -465,10 +499,7 @@ fn factor_and_deterministic_sites() -> Result<()> {
         factor("penalty", &t(-1.25))?;
         Ok(d)
     })?;
-    assert_eq!(
-        tr.names().collect::<Vec<_>>(),
-        ["x", "twice", "penalty"]
-    );
+    assert_eq!(tr.names().collect::<Vec<_>>(), ["x", "twice", "penalty"]);
     let x = scalar(tr.value("x")?);
     assert_eq!(scalar(tr.value("twice")?), 2.0 * x);
     let hand = normal_lp(x, 0.0, 1.0) - 1.25;
@@ -495,7 +526,10 @@ fn params_are_created_once_constrained_and_scoped_to_a_store() -> Result<()> {
         let s = param_constrained("s", || Ok(t(0.25)), Constraint::Positive)?;
         assert!((scalar(&s) - 0.25).abs() < 1e-12);
         let e = param_constrained("bad", || Ok(t(-1.0)), Constraint::Positive).unwrap_err();
-        assert!(matches!(&e, Error::InvalidValue { site, .. } if site == "bad"), "{e}");
+        assert!(
+            matches!(&e, Error::InvalidValue { site, .. } if site == "bad"),
+            "{e}"
+        );
         Ok(())
     })?;
     assert_eq!(store.names(), ["a", "s"]);

@@ -4,7 +4,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
-use syn::{parse_quote, Ident, ItemFn, LitStr};
+use syn::{parse_quote, Ident, ItemFn, LitStr, Stmt};
 
 use crate::names::const_name;
 use crate::options::ModelArgs;
@@ -14,7 +14,7 @@ use crate::walk::{walk_body, CallCheck, Walker};
 /// Expands `#[model]` on `f`.
 pub(crate) fn model(args: &ModelArgs, mut f: ItemFn) -> TokenStream {
     if let Err(e) = supported(&f) {
-        return fallback(&f, e, TokenStream::new());
+        return fallback(&f, e.to_compile_error(), &[], TokenStream::new());
     }
     let rt = args.runtime();
     let name = f.sig.ident.unraw().to_string();
@@ -26,18 +26,30 @@ pub(crate) fn model(args: &ModelArgs, mut f: ItemFn) -> TokenStream {
         .then(|| sites_module(&f, &w.sites, &w.checks));
     let module = module.unwrap_or_default();
 
+    // The front ends are rewritten before they expand, so without these no-op invocations an
+    // import of `sample` and the like would be reported unused.
+    let used: Vec<Stmt> = w
+        .used
+        .iter()
+        .map(|p| parse_quote!(#p! { @ppl_used }))
+        .collect();
+
     let mut errors = w.errors.into_iter();
-    if let Some(mut first) = errors.next() {
+    let error = errors.next().map(|mut first| {
         first.extend(errors);
-        return fallback(&f, first, module);
+        first.to_compile_error()
+    });
+    if error.is_some() && w.malformed {
+        return fallback(&f, error.unwrap_or_default(), &used, module);
     }
 
     let guard = Ident::new("__ppl_model", Span::mixed_site());
     let lit = LitStr::new(&name, f.sig.ident.span());
-    f.block
-        .stmts
-        .insert(0, parse_quote!(let #guard = #rt::handlers::enter_model(#lit);));
-    quote!(#f #module)
+    let enter: Stmt = parse_quote!(let #guard = #rt::handlers::enter_model(#lit););
+    f.block.stmts.splice(0..0, used.into_iter().chain([enter]));
+    // Naming errors leave well-formed code behind (a nameless site is named ""), so the
+    // rewritten function is still emitted and reports nothing more.
+    quote!(#error #f #module)
 }
 
 /// Model functions run synchronously on the thread whose handler stack they use.
@@ -58,10 +70,9 @@ fn supported(f: &ItemFn) -> syn::Result<()> {
     Ok(())
 }
 
-/// The function as written, with its body stubbed so that the naming errors are the only ones
-/// reported, plus `extra` (the sites module, so that uses of it do not fail as well).
-fn fallback(f: &ItemFn, err: syn::Error, extra: TokenStream) -> TokenStream {
-    let err = err.to_compile_error();
+/// The function as written, with its body stubbed (its front ends could not be rewritten into
+/// well-formed code) so that the errors found are the only ones reported, plus `extra` (the sites module, so that uses of it do not fail as well).
+fn fallback(f: &ItemFn, err: TokenStream, used: &[Stmt], extra: TokenStream) -> TokenStream {
     let ItemFn {
         attrs, vis, sig, ..
     } = f;
@@ -69,7 +80,10 @@ fn fallback(f: &ItemFn, err: syn::Error, extra: TokenStream) -> TokenStream {
         #err
         #(#attrs)*
         #[allow(unused_variables, unused_mut, unreachable_code, clippy::all)]
-        #vis #sig { ::core::unimplemented!("this model has naming errors") }
+        #vis #sig {
+            #(#used)*
+            ::core::unimplemented!("this model has naming errors")
+        }
         #extra
     }
 }
@@ -115,15 +129,17 @@ fn sites_module(f: &ItemFn, sites: &[(String, Kind)], checks: &[CallCheck]) -> T
     });
     let all = consts.iter().map(|(c, _, _)| c);
 
-    let module_doc = format!(
-        "Companion of the model [`{name}`](fn@{name}): its statically known site names."
-    );
+    let module_doc =
+        format!("Companion of the model [`{name}`](fn@{name}): its statically known site names.");
     let sites_doc = format!(
         "The site names of `{name}` that are known at compile time (not those of sub-models, nor \
          names formatted at run time), as constants: give them to `condition`/`do_` and a typo \
          becomes a compile error."
     );
     let marker = format_ident!("__ppl_submodel_{}", name);
+    let sub = Ident::new("SubModel", fn_ident.span());
+    // Spanned at the model's name, where a failed check's note points.
+    let struct_def = quote_spanned!(fn_ident.span()=> #[doc(hidden)] pub struct #sub;);
     let calls = call_checks(&name, checks);
     quote! {
         #[doc = #module_doc]
@@ -136,8 +152,7 @@ fn sites_module(f: &ItemFn, sites: &[(String, Kind)], checks: &[CallCheck]) -> T
                 pub const ALL: &[&str] = &[#(#all),*];
             }
             /// What a call of this model names when a caller's check finds it called twice.
-            #[doc(hidden)]
-            pub struct SubModel;
+            #struct_def
             #calls
         }
         /// Marks the function of the same name as a model, for the sub-model call checks.
@@ -145,12 +160,12 @@ fn sites_module(f: &ItemFn, sites: &[(String, Kind)], checks: &[CallCheck]) -> T
         #[allow(non_camel_case_types, dead_code)]
         #vis trait #marker {
             /// Names the model.
-            fn #marker(&self) -> #fn_ident::SubModel;
+            fn #marker(self) -> #fn_ident::#sub;
         }
         #[doc(hidden)]
         impl #marker for () {
-            fn #marker(&self) -> #fn_ident::SubModel {
-                #fn_ident::SubModel
+            fn #marker(self) -> #fn_ident::#sub {
+                #fn_ident::#sub
             }
         }
     }
@@ -159,8 +174,9 @@ fn sites_module(f: &ItemFn, sites: &[(String, Kind)], checks: &[CallCheck]) -> T
 /// For each plain function this model calls twice in one scope (or in a loop), a check that
 /// fails to compile exactly when that function is a model defined (or glob-imported) in the
 /// caller's module. Each model emits a marker trait implemented for `()`; the check calls the
-/// marker method on `()`, which method resolution takes from the marker trait when it is in
-/// scope, and otherwise from a fallback implemented for `&()` (one auto-reference later). Only
+/// marker method (taking `self`) on `()`, which method resolution takes from the marker trait
+/// when it is in scope, and otherwise from a fallback implemented for `&()` (found one
+/// auto-reference later, so the two never compete). Only
 /// the marker's return type fails the check's bound, whose message explains the problem. A
 /// function that is not a model, or a model out of sight, compiles as before.
 fn call_checks(model: &str, checks: &[CallCheck]) -> TokenStream {
@@ -169,11 +185,12 @@ fn call_checks(model: &str, checks: &[CallCheck]) -> TokenStream {
     }
     let items = checks.iter().enumerate().map(|(i, c)| {
         let callee = &c.callee;
-        let marker = format_ident!("__ppl_submodel_{}", callee);
-        let fallback = format_ident!("__Fallback{}", i);
-        let bound = format_ident!("OneCallPerScope{}", i);
-        let require = format_ident!("__require{}", i);
-        let check = format_ident!("__check{}", i);
+        let span = c.span;
+        let marker = format_ident!("__ppl_submodel_{}", callee, span = span);
+        let fallback = format_ident!("__Fallback{}", i, span = span);
+        let bound = format_ident!("OneCallPerScope{}", i, span = span);
+        let require = format_ident!("__require{}", i, span = span);
+        let check = format_ident!("__check{}", i, span = span);
         let (message, label, note) = if c.in_loop {
             (
                 format!(
@@ -193,12 +210,13 @@ fn call_checks(model: &str, checks: &[CallCheck]) -> TokenStream {
                 format!("give this call its own scope: `scope!(\"{callee}2\", {callee}(..))`"),
             )
         };
-        let span = c.span;
         quote_spanned! {span=>
             trait #fallback {
-                fn #marker(&self) {}
+                fn #marker(self);
             }
-            impl #fallback for &() {}
+            impl #fallback for &() {
+                fn #marker(self) {}
+            }
             #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
             trait #bound {}
             impl #bound for () {}

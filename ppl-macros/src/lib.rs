@@ -45,7 +45,15 @@ pub fn model(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// What a front end expands to outside a `#[model]` function: an error saying where it belongs.
-fn stray(name: &str, runtime: &str) -> TokenStream {
+fn stray(input: TokenStream, name: &str, runtime: &str) -> TokenStream {
+    // `#[model]` invokes each front end it rewrote once this way, so the user's import of it
+    // counts as used.
+    let tokens: Vec<_> = input.into_iter().collect();
+    if let [proc_macro::TokenTree::Punct(at), proc_macro::TokenTree::Ident(id)] = &tokens[..] {
+        if at.as_char() == '@' && id.to_string() == "ppl_used" {
+            return TokenStream::new();
+        }
+    }
     let msg = format!(
         "`{name}!` can only be used in the body of a `#[model]` function (not in a nested fn, nor \
          inside another macro's arguments such as `vec![..]`); elsewhere call `{runtime}`"
@@ -59,16 +67,20 @@ fn stray(name: &str, runtime: &str) -> TokenStream {
 /// distribution or the `Result` of its constructor. `sample!(dist, infer = config)` passes
 /// settings for inference algorithms. Errors propagate with `?`. Only inside `#[model]`.
 #[proc_macro]
-pub fn sample(_: TokenStream) -> TokenStream {
-    stray("sample", "ppl::runtime::sample(name, dist)")
+pub fn sample(input: TokenStream) -> TokenStream {
+    stray(input, "sample", "ppl::runtime::sample(name, dist)")
 }
 
 /// An observed random variable: `let y = observe!(dist, value)` scores `value` (a `Tensor` or
 /// `&Tensor`) under `dist` as the site `"y"` and evaluates to it; `observe!("y", dist, value)`
 /// names it explicitly (and may stand alone as a statement). Only inside `#[model]`.
 #[proc_macro]
-pub fn observe(_: TokenStream) -> TokenStream {
-    stray("observe", "ppl::runtime::observe(name, dist, &value)")
+pub fn observe(input: TokenStream) -> TokenStream {
+    stray(
+        input,
+        "observe",
+        "ppl::runtime::observe(name, dist, &value)",
+    )
 }
 
 /// A learnable parameter: `let w = param!(|| init)` reads the parameter `"w"` from the current
@@ -76,23 +88,27 @@ pub fn observe(_: TokenStream) -> TokenStream {
 /// explicitly; `param!(|| init, constraint = Constraint::Positive)` constrains it. Only inside
 /// `#[model]`.
 #[proc_macro]
-pub fn param(_: TokenStream) -> TokenStream {
-    stray("param", "ppl::runtime::param(name, init)")
+pub fn param(input: TokenStream) -> TokenStream {
+    stray(input, "param", "ppl::runtime::param(name, init)")
 }
 
 /// A named deterministic value: `let m = deterministic!(value)` records `value` as the site
 /// `"m"` (interventions may replace it) and evaluates to it; `deterministic!("m", value)` names
 /// it explicitly. Only inside `#[model]`.
 #[proc_macro]
-pub fn deterministic(_: TokenStream) -> TokenStream {
-    stray("deterministic", "ppl::runtime::deterministic(name, &value)")
+pub fn deterministic(input: TokenStream) -> TokenStream {
+    stray(
+        input,
+        "deterministic",
+        "ppl::runtime::deterministic(name, &value)",
+    )
 }
 
 /// An extra log-density term: `factor!("penalty", log_factor)` adds the tensor `log_factor` to
 /// the model's log-joint. Only inside `#[model]`.
 #[proc_macro]
-pub fn factor(_: TokenStream) -> TokenStream {
-    stray("factor", "ppl::runtime::factor(name, &log_factor)")
+pub fn factor(input: TokenStream) -> TokenStream {
+    stray(input, "factor", "ppl::runtime::factor(name, &log_factor)")
 }
 
 /// A vectorised plate: `plate!("data", n, { body })` runs `body` (a block, whose value the
@@ -102,14 +118,14 @@ pub fn factor(_: TokenStream) -> TokenStream {
 /// Options before the body: `subsample_size = m`, `subsample = indices`, `dim = -2`,
 /// `device = &dev`. Only inside `#[model]`.
 #[proc_macro]
-pub fn plate(_: TokenStream) -> TokenStream {
-    stray("plate", "ppl::runtime::plate(name, size, |p| ..)")
+pub fn plate(input: TokenStream) -> TokenStream {
+    stray(input, "plate", "ppl::runtime::plate(name, size, |p| ..)")
 }
 
 /// Scopes an expression's sites under a prefix: `scope!("enc2", encoder(&x))` names the sites of
 /// that call of the sub-model `encoder` `enc2/..` instead of `encoder/..`, which is how one model
 /// calls the same sub-model twice. Only inside `#[model]`.
 #[proc_macro]
-pub fn scope(_: TokenStream) -> TokenStream {
-    stray("scope", "ppl::handlers::scope(prefix, || ..)")
+pub fn scope(input: TokenStream) -> TokenStream {
+    stray(input, "scope", "ppl::handlers::scope(prefix, || ..)")
 }

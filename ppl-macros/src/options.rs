@@ -27,9 +27,7 @@ impl ModelArgs {
                 args.no_sites = true;
                 Ok(())
             } else {
-                Err(meta.error(
-                    "unknown #[model] option; expected `crate = path` or `no_sites`",
-                ))
+                Err(meta.error("unknown #[model] option; expected `crate = path` or `no_sites`"))
             }
         });
         syn::parse::Parser::parse(parser, attr)?;

@@ -3,7 +3,7 @@
 //! expands to once its name is known.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{quote_spanned, ToTokens};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit, LitStr, Macro, Token};
@@ -83,6 +83,8 @@ pub(crate) struct SiteCall {
     keyed: Vec<(Ident, Expr)>,
     /// The invocation, for spans.
     pub(crate) span: Span,
+    /// The invocation's tokens, for errors that underline all of it.
+    pub(crate) tokens: TokenStream,
 }
 
 /// `key = value` as an argument: an assignment to a plain identifier.
@@ -93,13 +95,16 @@ pub(crate) fn as_keyed(e: &Expr) -> Option<(Ident, Expr)> {
     Some((id.clone(), (*a.right).clone()))
 }
 
+/// Positional arguments, then `key = value` options.
+pub(crate) type Args = (Vec<Expr>, Vec<(Ident, Expr)>);
+
 /// Splits a macro's comma-separated arguments into positional ones and `key = value` ones,
 /// checking the keys against `allowed`.
 pub(crate) fn split_args(
     mac: &Macro,
     what: &str,
     allowed: &[&str],
-) -> syn::Result<(Vec<Expr>, Vec<(Ident, Expr)>)> {
+) -> syn::Result<Args> {
     let args = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated)?;
     let mut positional = Vec::new();
     let mut keyed = Vec::new();
@@ -156,6 +161,7 @@ impl SiteCall {
             positional,
             keyed,
             span: mac.span(),
+            tokens: mac.to_token_stream(),
         })
     }
 
@@ -170,29 +176,49 @@ impl SiteCall {
     /// The call of the runtime primitive, with the site named by `name` (tokens of an
     /// `impl Into<String>` expression).
     pub(crate) fn expand(&self, rt: &TokenStream, name: TokenStream) -> TokenStream {
+        let rt = &respan(rt, self.span);
         let p = &self.positional;
         let key = |k: &str| self.keyed.iter().find(|(i, _)| i == k).map(|(_, e)| e);
+        // Every generated token carries the invocation's span, so an error about the call (a
+        // runtime path that does not resolve, a `?` in a function that returns no `Result`)
+        // points at the user's macro.
+        let s = self.span;
         let call = match self.kind {
             Kind::Sample => match key("infer") {
-                Some(infer) => quote!(#rt::runtime::sample_with(#name, #(#p)*, #infer)),
-                None => quote!(#rt::runtime::sample(#name, #(#p)*)),
+                Some(infer) => {
+                    quote_spanned!(s=> #rt::runtime::sample_with(#name, #(#p)*, #infer))
+                }
+                None => quote_spanned!(s=> #rt::runtime::sample(#name, #(#p)*)),
             },
             Kind::Observe => {
                 let (d, v) = (&p[0], &p[1]);
-                quote!(#rt::runtime::observe(#name, #d, &(#v)))
+                quote_spanned!(s=> #rt::runtime::observe(#name, #d, &(#v)))
             }
             Kind::Param => match key("constraint") {
-                Some(c) => quote!(#rt::runtime::param_constrained(#name, #(#p)*, #c)),
-                None => quote!(#rt::runtime::param(#name, #(#p)*)),
+                Some(c) => quote_spanned!(s=> #rt::runtime::param_constrained(#name, #(#p)*, #c)),
+                None => quote_spanned!(s=> #rt::runtime::param(#name, #(#p)*)),
             },
-            Kind::Deterministic => quote!(#rt::runtime::deterministic(#name, &(#(#p)*))),
-            Kind::Factor => quote!(#rt::runtime::factor(#name, &(#(#p)*))),
+            Kind::Deterministic => {
+                quote_spanned!(s=> #rt::runtime::deterministic(#name, &(#(#p)*)))
+            }
+            Kind::Factor => quote_spanned!(s=> #rt::runtime::factor(#name, &(#(#p)*))),
             Kind::Plate | Kind::Scope => unreachable!("plate! and scope! are not sites"),
         };
-        // The `?` carries the invocation's span, so an error about it (a model that does not
-        // return a `Result`) points at the user's macro.
-        quote_spanned!(self.span=> #call?)
+        quote_spanned!(s=> #call?)
     }
+}
+
+/// `tokens` carrying `span`, so that an error about generated code (a runtime path that does
+/// not resolve, a `?` in a function that returns no `Result`) points at the user's macro.
+pub(crate) fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut t| {
+            t.set_span(span);
+            t
+        })
+        .collect()
 }
 
 /// How a name argument reads: a constant string, a format string capturing variables

@@ -13,7 +13,7 @@ use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Expr, ExprClosure, Ident, LitStr, Macro, Pat, Stmt, Token};
 
 use crate::names::Bound;
-use crate::sites::{as_keyed, split_args, Kind, NameArg, SiteCall};
+use crate::sites::{as_keyed, respan, split_args, Kind, NameArg, SiteCall};
 
 /// Where a `let` would name a site: an identifier, or a pattern that cannot name one.
 enum Binding {
@@ -44,7 +44,12 @@ pub(crate) struct Walker<'a> {
     /// Names bound locally in the function (parameters, lets, nested items): never models.
     locals: &'a HashSet<String>,
     pub(crate) errors: Vec<syn::Error>,
-    loops: usize,
+    /// Some front end could not be rewritten into well-formed code (bad arguments, a pattern
+    /// where a name belongs).
+    pub(crate) malformed: bool,
+    /// Inside a loop, and not under a `scope!` with a run-time prefix entered in it: what runs
+    /// here runs repeatedly under the same prefix.
+    repeats: bool,
     closures: usize,
     /// The scope prefix of names bound here (`""` at the top, `"enc2/"` in `scope!("enc2", ..)`);
     /// `None` inside a scope whose name is only known at run time.
@@ -53,6 +58,8 @@ pub(crate) struct Walker<'a> {
     /// Statically known sites, in order of first appearance: (address, front end).
     pub(crate) sites: Vec<(String, Kind)>,
     pub(crate) checks: Vec<CallCheck>,
+    /// The paths through which the body invoked front ends (`sample`, `ppl::sample`, ..).
+    pub(crate) used: Vec<syn::Path>,
 }
 
 impl<'a> Walker<'a> {
@@ -62,12 +69,14 @@ impl<'a> Walker<'a> {
             model,
             locals,
             errors: Vec::new(),
-            loops: 0,
+            malformed: false,
+            repeats: false,
             closures: 0,
             prefix: Some(String::new()),
             bound: Bound::default(),
             sites: Vec::new(),
             checks: Vec::new(),
+            used: Vec::new(),
         }
     }
 
@@ -94,8 +103,10 @@ impl<'a> Walker<'a> {
                         self.model
                     ),
                 ));
-                self.errors
-                    .push(syn::Error::new(first, format!("site `{full}` is first named here")));
+                self.errors.push(syn::Error::new(
+                    first,
+                    format!("site `{full}` is first named here"),
+                ));
             }
         }
     }
@@ -106,7 +117,7 @@ impl<'a> Walker<'a> {
         if let Some(name) = &call.name {
             let arg = NameArg::of(name);
             if let NameArg::Static(s) = &arg {
-                if self.loops > 0 {
+                if self.repeats {
                     self.error(
                         s,
                         format!(
@@ -125,7 +136,7 @@ impl<'a> Walker<'a> {
         match binding {
             Some(Binding::Name(id)) => {
                 let name = id.unraw().to_string();
-                if self.loops > 0 {
+                if self.repeats {
                     self.error(
                         &id,
                         format!(
@@ -148,6 +159,7 @@ impl<'a> Walker<'a> {
                 LitStr::new(&name, id.span()).to_token_stream()
             }
             Some(Binding::Pattern(p)) => {
+                self.malformed = true;
                 self.error(
                     &p,
                     format!(
@@ -165,8 +177,8 @@ impl<'a> Walker<'a> {
                     Kind::Factor => ("f", "log_factor"),
                     _ => ("x", "dist"),
                 };
-                self.errors.push(syn::Error::new(
-                    call.span,
+                self.errors.push(syn::Error::new_spanned(
+                    &call.tokens,
                     format!(
                         "this `{k}!` site has no name: bind it (`let {n} = {k}!({what})` names the site \"{n}\") \
                          or name it (`{k}!(\"{n}\", {what})`)"
@@ -180,6 +192,9 @@ impl<'a> Walker<'a> {
     /// Rewrites one front-end invocation; `binding` is the `let` pattern when the invocation is
     /// a `let`'s whole initialiser.
     fn front_end(&mut self, kind: Kind, mac: &Macro, binding: Option<Binding>) -> TokenStream {
+        if !self.used.contains(&mac.path) {
+            self.used.push(mac.path.clone());
+        }
         let out = match kind {
             Kind::Plate => self.plate(mac),
             Kind::Scope => self.scope(mac),
@@ -187,6 +202,7 @@ impl<'a> Walker<'a> {
         };
         out.unwrap_or_else(|e| {
             self.errors.push(e);
+            self.malformed = true;
             quote!(())
         })
     }
@@ -243,11 +259,14 @@ impl<'a> Walker<'a> {
         if positional.len() != 2 {
             return Err(syn::Error::new_spanned(mac, usage));
         }
-        for e in positional.iter_mut().chain(keyed.iter_mut().map(|(_, e)| e)) {
+        for e in positional
+            .iter_mut()
+            .chain(keyed.iter_mut().map(|(_, e)| e))
+        {
             self.visit_expr_mut(e);
         }
         self.visit_expr_mut(&mut body);
-        let rt = self.rt;
+        let rt = &respan(self.rt, mac.span());
         let name = NameArg::of(&positional[0]).tokens();
         let size = &positional[1];
         let opts = keyed.iter().map(|(k, v)| quote!(.#k(#v)));
@@ -273,14 +292,20 @@ impl<'a> Walker<'a> {
         let mut expr = positional.pop().expect("two arguments");
         let mut prefix = positional.pop().expect("two arguments");
         self.visit_expr_mut(&mut prefix);
-        let inner = match (&self.prefix, NameArg::of(&prefix)) {
-            (Some(outer), NameArg::Static(s)) => Some(format!("{outer}{}/", s.value())),
-            _ => None,
+        let (inner, fixed) = match (&self.prefix, NameArg::of(&prefix)) {
+            (Some(outer), NameArg::Static(s)) => (Some(format!("{outer}{}/", s.value())), true),
+            (None, NameArg::Static(_)) => (None, true),
+            _ => (None, false),
         };
+        // A prefix formatted at run time can differ per iteration, so what runs under it does
+        // not repeat names.
+        let repeats = self.repeats && fixed;
         let outer = std::mem::replace(&mut self.prefix, inner);
+        let outer_repeats = std::mem::replace(&mut self.repeats, repeats);
         self.visit_expr_mut(&mut expr);
         self.prefix = outer;
-        let rt = self.rt;
+        self.repeats = outer_repeats;
+        let rt = &respan(self.rt, mac.span());
         let prefix = NameArg::of(&prefix).tokens();
         let guard = Ident::new("__ppl_scope", Span::mixed_site());
         Ok(quote_spanned! {mac.span()=> {
@@ -298,7 +323,7 @@ impl<'a> Walker<'a> {
         if !plain || self.closures > 0 {
             return;
         }
-        if self.loops > 0 {
+        if self.repeats {
             if !self.checks.iter().any(|c| c.in_loop && c.callee == name) {
                 self.checks.push(CallCheck {
                     callee: name,
@@ -395,7 +420,8 @@ impl VisitMut for Walker<'_> {
         if let Some((_, els)) = &mut i.else_branch {
             let then = std::mem::replace(&mut self.bound, before);
             self.visit_expr_mut(els);
-            self.bound.union(then);
+            let els = std::mem::replace(&mut self.bound, then);
+            self.bound.union(els);
         }
     }
 
@@ -416,22 +442,22 @@ impl VisitMut for Walker<'_> {
 
     fn visit_expr_for_loop_mut(&mut self, f: &mut syn::ExprForLoop) {
         self.visit_expr_mut(&mut f.expr);
-        self.loops += 1;
+        let outer = std::mem::replace(&mut self.repeats, true);
         self.visit_block_mut(&mut f.body);
-        self.loops -= 1;
+        self.repeats = outer;
     }
 
     fn visit_expr_while_mut(&mut self, w: &mut syn::ExprWhile) {
-        self.loops += 1;
+        let outer = std::mem::replace(&mut self.repeats, true);
         self.visit_expr_mut(&mut w.cond);
         self.visit_block_mut(&mut w.body);
-        self.loops -= 1;
+        self.repeats = outer;
     }
 
     fn visit_expr_loop_mut(&mut self, l: &mut syn::ExprLoop) {
-        self.loops += 1;
+        let outer = std::mem::replace(&mut self.repeats, true);
         self.visit_block_mut(&mut l.body);
-        self.loops -= 1;
+        self.repeats = outer;
     }
 
     fn visit_expr_closure_mut(&mut self, c: &mut ExprClosure) {

@@ -5,7 +5,7 @@
 //! a chosen device. The order is a function of the seed and the epoch only, so a training run can
 //! be replayed exactly, and each epoch sees a different permutation.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use ppl_core::rng::{self, Rng};
 use ppl_core::{Error, Result};
 use rand::Rng as _;
@@ -258,7 +258,7 @@ pub fn column_f32(values: &[f32], device: &Device) -> Result<Tensor> {
 
 /// A `[n]` u32 label tensor from host values.
 pub fn column_u32(values: &[u32], device: &Device) -> Result<Tensor> {
-    Ok(Tensor::from_slice(values, values.len(), device)?.to_dtype(DType::U32)?)
+    Ok(Tensor::from_slice(values, values.len(), device)?)
 }
 
 #[cfg(test)]

@@ -52,9 +52,8 @@ impl Distribution for Unit {
         Ok(Tensor::zeros(shape, self.dtype(), self.device())?)
     }
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
-        let shape = super::broadcast_shapes(value.dims(), &self.batch).ok_or_else(|| {
-            crate::Error::shape("Unit::log_prob", &self.batch, value.dims())
-        })?;
+        let shape = super::broadcast_shapes(value.dims(), &self.batch)
+            .ok_or_else(|| crate::Error::shape("Unit::log_prob", &self.batch, value.dims()))?;
         Ok(self.log_factor.broadcast_as(shape)?.contiguous()?)
     }
     fn expand(&self, batch_shape: &[usize]) -> Result<DistRef> {

@@ -1,9 +1,9 @@
 //! Site-keyed values given to handlers, and the bookkeeping that makes handlers strict: a name
 //! that the run never reaches is an error, not a silent no-op.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::cell::RefCell;
 
 use candle_core::Tensor;
 

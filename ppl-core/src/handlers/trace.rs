@@ -41,7 +41,10 @@ pub struct Site {
 impl Site {
     fn from_message(msg: &Message) -> Result<Self> {
         let value = msg.value.clone().ok_or_else(|| {
-            Error::usage(format!("site `{}` reached the trace without a value", msg.name))
+            Error::usage(format!(
+                "site `{}` reached the trace without a value",
+                msg.name
+            ))
         })?;
         Ok(Site {
             name: msg.name.clone(),

@@ -12,8 +12,8 @@ mod primitives;
 mod stack;
 
 pub use message::{
-    frame_table, Enumerate, InferConfig, Intervention, InterventionFn, Mask, Message, ParamInit, ParamSpec, PlateFrame,
-    SiteKind,
+    frame_table, Enumerate, InferConfig, Intervention, InterventionFn, Mask, Message, ParamInit,
+    ParamSpec, PlateFrame, SiteKind,
 };
 pub use plate::{allocate_dim, free_dim, plate, Plate, PlateGuard};
 pub use primitives::{

@@ -125,7 +125,10 @@ impl Plate {
             });
         }
         let indices = self.draw_subsample()?;
-        let subsample_size = indices.as_ref().map(|t| t.elem_count()).unwrap_or(self.size);
+        let subsample_size = indices
+            .as_ref()
+            .map(|t| t.elem_count())
+            .unwrap_or(self.size);
         let dim = allocate_dim(&self.name, self.dim)?;
         let frame = PlateFrame {
             name: self.name.clone(),

@@ -81,12 +81,28 @@ impl CartoonFaces {
         self.build(Exogenous::draw(rng), &Interventions::default())
     }
 
-    /// Face `index` of the data set with `seed`: drawn from its own ChaCha8 stream, so any
-    /// face can be made without the ones before it.
-    pub fn sample_at(&self, seed: u64, index: u64) -> CartoonSample {
+    /// The exogenous noise of face `index` of the data set with `seed`: drawn from its own
+    /// ChaCha8 stream, so any face can be made without the ones before it.
+    pub fn noise_at(&self, seed: u64, index: u64) -> Exogenous {
         let mut rng = from_seed(seed);
         rng.set_stream(index);
-        self.sample(&mut rng)
+        Exogenous::draw(&mut rng)
+    }
+
+    /// The attributes that `noise` determines under `interventions` (as in
+    /// [`counterfactual`](Self::counterfactual)), without rendering: cheap enough for label
+    /// statistics over many faces.
+    pub fn attributes_of(
+        &self,
+        noise: &Exogenous,
+        interventions: &[(&str, f64)],
+    ) -> Result<Attributes> {
+        Ok(self.solve(noise, &parse_interventions(interventions)?))
+    }
+
+    /// Face `index` of the data set with `seed` (its noise is [`noise_at`](Self::noise_at)).
+    pub fn sample_at(&self, seed: u64, index: u64) -> CartoonSample {
+        self.build(self.noise_at(seed, index), &Interventions::default())
     }
 
     /// Faces `0..n` of the data set with `seed`.

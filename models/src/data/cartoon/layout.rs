@@ -35,8 +35,10 @@ pub(crate) const LENS_R: (f64, f64) = (5.0, 4.4);
 pub(crate) const FRAME: f64 = 1.2;
 pub(crate) const BRIDGE_Y: f64 = -3.3;
 
-pub(crate) const MOUSTACHE: (f64, f64) = (2.9, 7.1);
-pub(crate) const MOUSTACHE_R: (f64, f64) = (3.1, 1.3);
+pub(crate) const MOUSTACHE: (f64, f64) = (2.9, 6.8);
+pub(crate) const MOUSTACHE_R: (f64, f64) = (3.1, 1.25);
+/// How far each half of the moustache droops, in radians.
+pub(crate) const MOUSTACHE_DROOP: f64 = 0.15;
 
 pub(crate) const MOUTH_Y: f64 = 11.5;
 pub(crate) const MOUTH_W: f64 = 6.0;

@@ -9,6 +9,7 @@
 use ppl_core::{Error, Result};
 
 use super::layout::*;
+use super::noise::{MAX_SCALE_DEV, MAX_SHIFT};
 use super::palette::{EyeColour, HairColour, Rgb, SkinTone};
 use super::render::face_sdf;
 use super::sample::Attributes;
@@ -91,10 +92,13 @@ const INK: f64 = 0.25;
 /// Sub-pixel position of the skin edge met walking along `line(k)` for k = 0, 1, ..: the
 /// distance (in pixels, along the walk) from the start of pixel 0 to the edge.
 fn edge_along(px: &Pixels<'_>, skin: Rgb, line: impl Fn(i64) -> (i64, i64)) -> Option<f64> {
-    let first = (0..SIZE as i64).find(|&k| {
+    // Three skin pixels in a row: a single pixel mixing hair and background can match the
+    // skin colour.
+    let is_skin = |k: i64| {
         let (i, j) = line(k);
         logdist(px.at(i, j), skin) < INSIDE
-    })?;
+    };
+    let first = (0..SIZE as i64).find(|&k| is_skin(k) && is_skin(k + 1) && is_skin(k + 2))?;
     // The outside colour is read two pixels out: hair is at least three pixels wide where
     // it borders the face, so this is the colour the edge pixels mix with skin.
     let (oi, oj) = line((first - 2).max(0));
@@ -167,11 +171,22 @@ fn locate(px: &Pixels<'_>, skin: Rgb) -> Result<Frame> {
         }
     }
     let s = 0.5 * (lo + hi);
-    Ok(Frame {
+    let f = Frame {
         cx,
         cy: chin - FACE_R.1 * s,
         s,
-    })
+    };
+    // A frame outside what the style noise can produce means there is no face to read (a
+    // blank or foreign image), not a face at a strange place.
+    let slack = 0.5;
+    let fits = (f.cx - CENTRE.0).abs() <= MAX_SHIFT + slack
+        && (f.cy - CENTRE.1).abs() <= MAX_SHIFT + slack
+        && (f.s - 1.0).abs() <= MAX_SCALE_DEV + 0.02;
+    if fits {
+        Ok(f)
+    } else {
+        Err(no_face())
+    }
 }
 
 fn nearest<T: Copy>(all: &[T], rgb: impl Fn(T) -> Rgb, p: Rgb) -> T {
@@ -313,7 +328,7 @@ pub fn measure(image: &Image) -> Result<Measurement> {
     // that a neutral mouth reaches there.
     let corner = 0.85 * MOUTH_W;
     let raised = |side: f64| {
-        column(side * corner, MOUTH_Y - 3.0, MOUTH_Y - 1.4)
+        column(side * corner, MOUTH_Y - 2.5, MOUTH_Y - 1.4)
             .into_iter()
             .fold(0.0, f64::max)
     };

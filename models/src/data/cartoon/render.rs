@@ -197,13 +197,8 @@ pub fn render(attrs: &Attributes, style: &Style) -> Image {
             [-mu - ra - 1.0, mv - 2.5, mu + ra + 1.0, mv + 2.5],
             tache,
             |u, v| {
-                rotated_ellipse(u + mu, v - mv, ra, rb, -0.25).min(rotated_ellipse(
-                    u - mu,
-                    v - mv,
-                    ra,
-                    rb,
-                    0.25,
-                ))
+                let left = rotated_ellipse(u + mu, v - mv, ra, rb, -MOUSTACHE_DROOP);
+                left.min(rotated_ellipse(u - mu, v - mv, ra, rb, MOUSTACHE_DROOP))
             },
         );
     }
@@ -290,7 +285,7 @@ pub(crate) fn attr_boxes(attr: Attr) -> Vec<[f64; 4]> {
     let mouth = [-MOUTH_W - 1.5, MOUTH_Y - 5.0, MOUTH_W + 1.5, MOUTH_Y + 4.5];
     let eyes = [-EYE_X - 4.4, EYE_Y - 3.9, EYE_X + 4.4, EYE_Y + 3.9];
     match attr {
-        Attr::Young => vec![[-6.6, -16.5, 6.6, -12.0], [-10.5, 2.5, 10.5, 13.8]],
+        Attr::Young => vec![[-6.6, -16.5, 6.6, -10.5], [-10.5, 2.5, 10.5, 13.8]],
         Attr::Male => vec![
             [-FACE_R.0, 5.5, FACE_R.0, FACE_R.1 + 0.5],
             [

@@ -74,14 +74,14 @@ pub(crate) fn parse_interventions(list: &[(&str, f64)]) -> Result<Interventions>
             )));
         }
         if let Some(attr) = Attr::from_name(name) {
-            let v = match value {
-                x if x == 0.0 => false,
-                x if x == 1.0 => true,
-                x => {
-                    return Err(Error::usage(format!(
-                        "intervention on `{name}`: a binary attribute takes 0 or 1, got {x}"
-                    )))
-                }
+            let v = if value == 0.0 {
+                false
+            } else if value == 1.0 {
+                true
+            } else {
+                return Err(Error::usage(format!(
+                    "intervention on `{name}`: a binary attribute takes 0 or 1, got {value}"
+                )));
             };
             out.binary.push((attr, v));
         } else if name == EyeColour::ATTRIBUTE {

@@ -2,15 +2,23 @@
 //!
 //! Thickness: the image, normalised by its maximum, is upscaled (bilinear, ×4 by default),
 //! binarised at one half, thinned to its skeleton (Zhang–Suen), and the Euclidean distance
-//! transform is averaged over the skeleton pixels; the stroke is twice that distance. Morpho-MNIST
-//! reports `2 · mean(d) / scale`. The distance transform measures to the centre of the nearest
-//! background pixel: across a band `W` pixels wide the skeleton sits on the middle pixel
-//! (`2d = W + 1`, odd `W`) or on one of the two middle pixels (`2d = W`, even `W`), half a pixel
-//! too much on average, so we report `(2 · mean(d) − ½) / scale`. With that correction a rendered glyph
-//! measures its true thickness (within 0.25 px over t ∈ [1, 5], checked by the tests).
+//! transform is read on the skeleton pixels; the thickness is `2 · mean(d) / scale`, Morpho-MNIST's
+//! formula, except that the mean is trimmed: the largest and smallest 10% of the skeleton's
+//! distances are dropped first. Those are the pixels at junctions (where the distance to the
+//! background exceeds the half-width) and at stroke ends (where it falls short); with the plain
+//! mean a few junction-heavy glyphs read up to 0.5 px off at t = 5.
+//!
+//! Calibration on rendered glyphs (400 glyphs of the default distribution × t ∈ {1, 1.25, 1.5,
+//! 2, .., 5} × intensities 64–255): for t ∈ [2, 5] every glyph measures within 0.35 px of its
+//! true thickness and the mean error is within 0.04 px; for t ∈ [1, 2) the mean error is within
+//! 0.15 px but single glyphs read up to 1 px thick, because a stroke thinner than two pixels
+//! never fully covers a pixel and, where it runs between two pixel centres, both reach more than
+//! half the image's maximum. That is a limit of measuring at 28×28, which Morpho-MNIST shares.
 //!
 //! Intensity: the median of the bright pixels (those at or above the midpoint between the
-//! image's minimum and maximum).
+//! image's minimum and maximum). Over the same calibration grid a rendered glyph reads its
+//! intensity within 5 grey levels; the residue comes from rounding to whole grey levels and, for
+//! thin bright strokes, from clipping at 255, which moves the bright set in discrete steps.
 
 use candle_core::{DType, Device, Tensor};
 use ppl_core::{Error, Result};
@@ -18,6 +26,7 @@ use ppl_core::{Error, Result};
 use super::morphology::{distance_transform, upscale_bilinear, zhang_suen};
 use super::render::bright_median;
 
+/// The default trimmed fraction at each end (see the module documentation).
 const TRIM: f64 = 0.1;
 
 /// How to measure.
