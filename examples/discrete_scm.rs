@@ -164,7 +164,7 @@ fn report(queries: &[Query], n: usize, seed_value: u64, out: &Path) -> Result<()
         ));
         md.push_str(&format!(
             "| {} | {:.4} | {:.4} | {:.4} | {} |\n",
-            q.name,
+            q.name.replace('|', "\\|"),
             q.estimate,
             q.exact,
             q.std_error,
@@ -196,9 +196,11 @@ fn parse_args() -> std::result::Result<(usize, u64, PathBuf), String> {
                     .map_err(|_| format!("--seed: `{v}` is not an integer"))?
             }
             ("--out", Some(v)) => out = PathBuf::from(v),
-            (flag, _) => return Err(format!(
+            (flag, _) => {
+                return Err(format!(
                 "unknown or incomplete option `{flag}` (options: --samples N --seed S --out DIR)"
-            )),
+            ))
+            }
         }
         i += 2;
     }

@@ -50,3 +50,7 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// Writing models with `#[model]`: the tutorial of `ppl-macros`, whose examples are tested here.
+#[doc = include_str!("../ppl-macros/doc/tutorial.md")]
+pub mod model_guide {}

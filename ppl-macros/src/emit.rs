@@ -130,7 +130,7 @@ fn sites_module(f: &ItemFn, sites: &[(String, Kind)], checks: &[CallCheck]) -> T
     let all = consts.iter().map(|(c, _, _)| c);
 
     let module_doc =
-        format!("Companion of the model [`{name}`](fn@{name}): its statically known site names.");
+        format!("Companion of the model function `{name}`: its statically known site names.");
     let sites_doc = format!(
         "The site names of `{name}` that are known at compile time (not those of sub-models, nor \
          names formatted at run time), as constants: give them to `condition`/`do_` and a typo \
@@ -139,7 +139,11 @@ fn sites_module(f: &ItemFn, sites: &[(String, Kind)], checks: &[CallCheck]) -> T
     let marker = format_ident!("__ppl_submodel_{}", name);
     let sub = Ident::new("SubModel", fn_ident.span());
     // Spanned at the model's name, where a failed check's note points.
-    let struct_def = quote_spanned!(fn_ident.span()=> #[doc(hidden)] pub struct #sub;);
+    let struct_def = quote_spanned! {fn_ident.span()=>
+        /// What a call of this model names when a caller's check finds it called twice.
+        #[doc(hidden)]
+        pub struct #sub;
+    };
     let calls = call_checks(&name, checks);
     quote! {
         #[doc = #module_doc]
@@ -151,7 +155,6 @@ fn sites_module(f: &ItemFn, sites: &[(String, Kind)], checks: &[CallCheck]) -> T
                 /// Every statically known site name, in order of first appearance.
                 pub const ALL: &[&str] = &[#(#all),*];
             }
-            /// What a call of this model names when a caller's check finds it called twice.
             #struct_def
             #calls
         }

@@ -100,11 +100,7 @@ pub(crate) type Args = (Vec<Expr>, Vec<(Ident, Expr)>);
 
 /// Splits a macro's comma-separated arguments into positional ones and `key = value` ones,
 /// checking the keys against `allowed`.
-pub(crate) fn split_args(
-    mac: &Macro,
-    what: &str,
-    allowed: &[&str],
-) -> syn::Result<Args> {
+pub(crate) fn split_args(mac: &Macro, what: &str, allowed: &[&str]) -> syn::Result<Args> {
     let args = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated)?;
     let mut positional = Vec::new();
     let mut keyed = Vec::new();
@@ -176,13 +172,14 @@ impl SiteCall {
     /// The call of the runtime primitive, with the site named by `name` (tokens of an
     /// `impl Into<String>` expression).
     pub(crate) fn expand(&self, rt: &TokenStream, name: TokenStream) -> TokenStream {
-        let rt = &respan(rt, self.span);
+        let rt = &respan(rt, self.span.resolved_at(Span::mixed_site()));
         let p = &self.positional;
         let key = |k: &str| self.keyed.iter().find(|(i, _)| i == k).map(|(_, e)| e);
-        // Every generated token carries the invocation's span, so an error about the call (a
+        // Every generated token is located at the invocation, so an error about the call (a
         // runtime path that does not resolve, a `?` in a function that returns no `Result`)
-        // points at the user's macro.
-        let s = self.span;
+        // points at the user's macro; it resolves as generated code, so lints of code style
+        // (clippy's `needless_question_mark`, `let_and_return`) leave it alone.
+        let s = self.span.resolved_at(Span::mixed_site());
         let call = match self.kind {
             Kind::Sample => match key("infer") {
                 Some(infer) => {

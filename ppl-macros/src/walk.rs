@@ -266,14 +266,15 @@ impl<'a> Walker<'a> {
             self.visit_expr_mut(e);
         }
         self.visit_expr_mut(&mut body);
-        let rt = &respan(self.rt, mac.span());
+        let at = generated_at(mac);
+        let rt = &respan(self.rt, at);
         let name = NameArg::of(&positional[0]).tokens();
         let size = &positional[1];
         let opts = keyed.iter().map(|(k, v)| quote!(.#k(#v)));
         let guard = Ident::new("__ppl_plate", Span::mixed_site());
         // The user's `|p|` borrows the guard, so `|_|` cannot drop it (and leave the plate) early.
         let bind = guard_pat.map(|p| quote!(let #p = &#guard;));
-        Ok(quote_spanned! {mac.span()=> {
+        Ok(quote_spanned! {at=> {
             let #guard = #rt::runtime::Plate::new(#name, #size) #(#opts)* .enter()?;
             #bind
             #body
@@ -305,10 +306,11 @@ impl<'a> Walker<'a> {
         self.visit_expr_mut(&mut expr);
         self.prefix = outer;
         self.repeats = outer_repeats;
-        let rt = &respan(self.rt, mac.span());
+        let at = generated_at(mac);
+        let rt = &respan(self.rt, at);
         let prefix = NameArg::of(&prefix).tokens();
         let guard = Ident::new("__ppl_scope", Span::mixed_site());
-        Ok(quote_spanned! {mac.span()=> {
+        Ok(quote_spanned! {at=> {
             let #guard = #rt::handlers::enter_scope_as(#prefix);
             #expr
         }})
@@ -344,6 +346,12 @@ impl<'a> Walker<'a> {
             });
         }
     }
+}
+
+/// Located at the user's invocation (for error messages), resolved as generated code (so that
+/// style lints leave it alone).
+fn generated_at(mac: &Macro) -> Span {
+    mac.span().resolved_at(Span::mixed_site())
 }
 
 /// `|p| body` as a plate body: one plain parameter, nothing else.

@@ -81,8 +81,7 @@ fn branches(flag: bool, k: u8) -> Result<Tensor> {
         0 => sample!("y", Bernoulli::from_probs(0.5)?),
         _ => sample!("y", Normal::new(&x, 1.0)?),
     };
-    let scaled = ppl_rt::handlers::scale(2.0, || Ok(sample!("scaled", Normal::new(&y, 1.0)?)));
-    Ok(scaled?)
+    ppl_rt::handlers::scale(2.0, || Ok(sample!("scaled", Normal::new(&y, 1.0)?)))
 }
 
 struct Mech {
