@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ppl::models::data::image::write_atomic;
 use ppl::prelude::*;
 
 /// P(V = 1 | parents) of each attribute.
@@ -137,13 +138,6 @@ fn run(n: usize, seed_value: u64) -> Result<Vec<Query>> {
     ])
 }
 
-/// Writes `contents` to `path` atomically: a temporary file in the same folder, then a rename.
-fn write_atomic(path: &Path, contents: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
 fn report(queries: &[Query], n: usize, seed_value: u64, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut json =
@@ -172,8 +166,8 @@ fn report(queries: &[Query], n: usize, seed_value: u64, out: &Path) -> Result<()
         ));
     }
     json.push_str("  ]\n}\n");
-    write_atomic(&out.join("results.json"), &json)?;
-    write_atomic(&out.join("results.md"), &md)
+    write_atomic(out.join("results.json"), json.as_bytes())?;
+    write_atomic(out.join("results.md"), md.as_bytes())
 }
 
 fn parse_args() -> std::result::Result<(usize, u64, PathBuf), String> {

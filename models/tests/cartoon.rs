@@ -234,6 +234,18 @@ fn close(hat: f64, p: f64, n: usize) -> bool {
     (hat - p).abs() <= 4.5 * (p * (1.0 - p) / n as f64).sqrt() + 1e-12
 }
 
+/// Each attribute's frequency in `count` (out of `n`) is within [`close`] of `exact`.
+fn assert_marginals(count: &[usize], exact: &[f64], n: usize, label: &str) {
+    for a in Attr::ALL {
+        let hat = count[a.index()] as f64 / n as f64;
+        assert!(
+            close(hat, exact[a.index()], n),
+            "{label}{a:?}: {hat} vs exact {}",
+            exact[a.index()]
+        );
+    }
+}
+
 #[test]
 fn attribute_frequencies_match_the_exact_marginals() {
     let gen = CartoonFaces::default();
@@ -283,14 +295,7 @@ fn attribute_frequencies_match_the_exact_marginals() {
         colours[1][a.skin.index()] += 1;
         colours[2][a.hair.index()] += 1;
     }
-    for a in Attr::ALL {
-        let hat = count[a.index()] as f64 / n as f64;
-        assert!(
-            close(hat, exact[a.index()], n),
-            "{a:?}: {hat} vs exact {}",
-            exact[a.index()]
-        );
-    }
+    assert_marginals(&count, &exact, n, "");
     let sizes = [
         EyeColour::ALL.len(),
         SkinTone::ALL.len(),
@@ -319,14 +324,7 @@ fn attribute_frequencies_match_the_exact_marginals() {
                 *c += usize::from(b);
             }
         }
-        for a in Attr::ALL {
-            let hat = count[a.index()] as f64 / n as f64;
-            assert!(
-                close(hat, want[a.index()], n),
-                "do{iv:?} {a:?}: {hat} vs {}",
-                want[a.index()]
-            );
-        }
+        assert_marginals(&count, &want, n, &format!("do{iv:?} "));
     }
     // The interventional marginal differs from the observational one where it should:
     // lipstick is a child of Male.
