@@ -75,6 +75,20 @@ fn check_float(dtype: DType) -> Result<()> {
     }
 }
 
+/// `shape` values drawn one by one on the host by `draw`, as a tensor of `dtype` on `device`.
+fn host_draws(
+    rng: &mut Rng,
+    shape: impl Into<Shape>,
+    dtype: DType,
+    device: &Device,
+    mut draw: impl FnMut(&mut Rng) -> f64,
+) -> Result<Tensor> {
+    check_float(dtype)?;
+    let shape = shape.into();
+    let v: Vec<f64> = (0..shape.elem_count()).map(|_| draw(rng)).collect();
+    tensor_from_f64(v, shape, dtype, device)
+}
+
 /// Standard normal draws of `shape`, made on the host from `rng`.
 pub fn standard_normal(
     rng: &mut Rng,
@@ -82,13 +96,9 @@ pub fn standard_normal(
     dtype: DType,
     device: &Device,
 ) -> Result<Tensor> {
-    check_float(dtype)?;
-    let shape = shape.into();
-    let n = shape.elem_count();
-    let v: Vec<f64> = (0..n)
-        .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal))
-        .collect();
-    tensor_from_f64(v, shape, dtype, device)
+    host_draws(rng, shape, dtype, device, |r| {
+        r.sample::<f64, _>(rand_distr::StandardNormal)
+    })
 }
 
 /// Uniform draws on the open interval (0, 1) of `shape`, made on the host from `rng`.
@@ -100,11 +110,7 @@ pub fn uniform01(
     dtype: DType,
     device: &Device,
 ) -> Result<Tensor> {
-    check_float(dtype)?;
-    let shape = shape.into();
-    let n = shape.elem_count();
-    let v: Vec<f64> = (0..n).map(|_| open01(rng)).collect();
-    tensor_from_f64(v, shape, dtype, device)
+    host_draws(rng, shape, dtype, device, open01)
 }
 
 /// One uniform draw on the open interval (0, 1).
