@@ -11,6 +11,7 @@
 pub mod dist;
 pub mod error;
 pub mod handlers;
+pub mod infer;
 pub mod params;
 pub mod rng;
 pub mod runtime;

@@ -12,6 +12,9 @@ pub enum Constraint {
     Real,
     /// `(0, inf)`, through `exp`.
     Positive,
+    /// `(0, inf)`, through `softplus`: grows linearly, so optimisers take even steps in scale
+    /// (Pyro's `softplus_positive`, the default for autoguide scales).
+    SoftplusPositive,
     /// `(lower, inf)`, through `lower + exp`.
     GreaterThan(f64),
     /// `(0, 1)`, through the logistic sigmoid.
@@ -26,6 +29,7 @@ impl Constraint {
         Ok(match *self {
             Constraint::Real => u.clone(),
             Constraint::Positive => u.exp()?,
+            Constraint::SoftplusPositive => crate::special::softplus(u)?,
             Constraint::GreaterThan(lo) => (u.exp()? + lo)?,
             Constraint::UnitInterval => candle_nn::ops::sigmoid(u)?,
             Constraint::Interval(lo, hi) => candle_nn::ops::sigmoid(u)?.affine(hi - lo, lo)?,
@@ -36,7 +40,7 @@ impl Constraint {
     pub fn to_unconstrained(&self, name: &str, x: &Tensor) -> Result<Tensor> {
         let inside = match *self {
             Constraint::Real => crate::dist::Support::Real,
-            Constraint::Positive => crate::dist::Support::Positive,
+            Constraint::Positive | Constraint::SoftplusPositive => crate::dist::Support::Positive,
             Constraint::GreaterThan(lo) => crate::dist::Support::GreaterThan(lo),
             Constraint::UnitInterval | Constraint::Interval(..) => {
                 let (lo, hi) = match *self {
@@ -67,6 +71,10 @@ impl Constraint {
         Ok(match *self {
             Constraint::Real => x.clone(),
             Constraint::Positive => x.log()?,
+            Constraint::SoftplusPositive => {
+                use crate::transforms::Transform;
+                crate::transforms::SoftplusTransform.inverse(x)?
+            }
             Constraint::GreaterThan(lo) => (x - lo)?.log()?,
             Constraint::UnitInterval | Constraint::Interval(..) => unreachable!("handled above"),
         })

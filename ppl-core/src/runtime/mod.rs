@@ -16,6 +16,7 @@ pub use message::{
     ParamSpec, PlateFrame, SiteKind,
 };
 pub use plate::{allocate_dim, free_dim, plate, Plate, PlateGuard};
+pub(crate) use plate::broadcast_to_plates;
 pub use primitives::{
     deterministic, factor, observe, param, param_constrained, sample, sample_with,
 };

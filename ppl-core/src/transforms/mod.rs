@@ -32,6 +32,7 @@ use crate::dist::Support;
 use crate::error::{Error, Result};
 
 mod affine;
+mod biject;
 mod compose;
 mod conditional;
 mod conditional_affine;
@@ -42,6 +43,7 @@ mod sigmoid;
 mod softplus;
 
 pub use affine::AffineTransform;
+pub use biject::biject_to;
 pub use compose::ComposeTransform;
 pub use conditional::{ConditionalTransform, ConditionalTransformRef, TransformStep};
 pub use conditional_affine::{AffineParamsFn, ConditionalAffine};
