@@ -8,3 +8,4 @@ pub mod celeba;
 pub mod image;
 pub mod mnist;
 pub mod morpho;
+pub mod portable;

@@ -33,6 +33,7 @@ mod scope;
 mod seed;
 mod substitute;
 mod trace;
+mod uncondition;
 
 pub use block::{block, BlockMessenger, Hide};
 pub use condition::{condition, ConditionMessenger};
@@ -46,3 +47,4 @@ pub use scope::{scope, ScopeMessenger};
 pub use seed::seed;
 pub use substitute::{substitute, SubstituteMessenger};
 pub use trace::{trace, Site, Trace, TraceMessenger};
+pub use uncondition::{uncondition, UnconditionMessenger};

@@ -8,3 +8,18 @@ mod enumerate;
 mod util;
 
 pub use enumerate::{enumerate, Enumerate, Enumeration, Marginal, DEFAULT_MAX_ASSIGNMENTS};
+mod guide;
+mod importance;
+mod predictive;
+
+pub use guide::Guide;
+pub use importance::{Importance, ImportanceResults};
+pub use predictive::{Predictive, Samples};
+mod autoguide;
+mod elbo;
+
+pub use autoguide::{AutoDelta, AutoNormal, InitLoc, ProtoSite};
+pub use elbo::{ElboEstimate, TraceElbo, PARTICLES_PLATE};
+mod svi;
+
+pub use svi::Svi;

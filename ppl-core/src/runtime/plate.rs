@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
-use super::message::{frame_table, Message, PlateFrame, SiteKind};
+use super::message::{Message, PlateFrame, SiteKind};
 use super::stack::{self, HandlerGuard, Messenger};
 use crate::dist::broadcast_shapes;
 use crate::error::{Error, Result};
@@ -76,6 +76,7 @@ pub struct Plate {
     subsample: Option<Tensor>,
     dim: Option<isize>,
     device: Device,
+    announce: bool,
 }
 
 impl Plate {
@@ -88,6 +89,7 @@ impl Plate {
             subsample: None,
             dim: None,
             device: Device::Cpu,
+            announce: true,
         }
     }
 
@@ -113,6 +115,13 @@ impl Plate {
     /// The device the plate's index tensor is made on (default: CPU).
     pub fn device(mut self, device: &Device) -> Self {
         self.device = device.clone();
+        self
+    }
+
+    /// Do not send the subsample indices as a site: for code that re-enters a plate whose
+    /// indices it already announced this run (autoguides), where a second site would clash.
+    pub(crate) fn silent(mut self) -> Self {
+        self.announce = false;
         self
     }
 
@@ -187,7 +196,7 @@ impl Plate {
             _ => None,
         };
         let Some(ix) = m else { return Ok(None) };
-        if stack::depth() == 0 {
+        if stack::depth() == 0 || !self.announce {
             return Ok(Some(ix));
         }
         let mut msg = Message::new(SiteKind::Subsample, self.name.to_string());
@@ -310,7 +319,7 @@ pub(crate) fn broadcast_to_plates(msg: &mut Message) -> Result<()> {
                         "the distribution's batch shape {:?} has size {s} at dim {}, where plate `{}` needs {}",
                         batch, f.dim, f.name, f.subsample_size
                     ),
-                    frames: frame_table(&msg.plates),
+                    frames: msg.frame_table(),
                 });
             }
         }
@@ -319,7 +328,7 @@ pub(crate) fn broadcast_to_plates(msg: &mut Message) -> Result<()> {
         msg.dist = Some(dist.expand(&target).map_err(|e| Error::SiteShape {
             site: msg.name.clone(),
             reason: format!("cannot expand batch shape {batch:?} to {target:?}: {e}"),
-            frames: frame_table(&msg.plates),
+            frames: msg.frame_table(),
         })?);
     }
     Ok(())
@@ -344,7 +353,7 @@ pub(crate) fn check_value_shape(msg: &Message, value: &Tensor) -> Result<()> {
                 dist.batch_shape(),
                 ev
             ),
-            frames: frame_table(&msg.plates),
+            frames: msg.frame_table(),
         });
     }
     Ok(())
