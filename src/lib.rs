@@ -23,9 +23,13 @@
 
 pub use models;
 pub use ppl_core;
-pub use ppl_core::{candle_core, dist, error, handlers, params, rng, runtime, special, transforms};
+pub use ppl_core::{
+    candle_core, dist, error, handlers, infer, optim, params, rng, runtime, special, transforms,
+};
 pub use ppl_core::{Error, Result};
 pub use ppl_macros::{deterministic, factor, model, observe, param, plate, sample, scope};
+
+pub mod workloads;
 
 /// Everything a model or a query usually needs, in one import.
 pub mod prelude {

@@ -182,3 +182,31 @@ fn autonormal_follows_plates_and_minibatches() -> Result<()> {
     assert!(err.to_string().contains("`c`"), "{err}");
     Ok(())
 }
+
+#[test]
+fn a_non_finite_loss_names_the_site_and_keeps_the_last_finite_parameters() -> Result<()> {
+    use ppl_core::infer::Svi;
+    use ppl_core::optim::Sgd;
+    use ppl_core::params::ParamStore;
+    use ppl_core::runtime::{factor, param};
+    // log p − 100 p is maximal at p = 0.01; a plain SGD step of 1 from p = 0.5 overshoots to
+    // p = 0.5 − (100 − 1/0.5) = −97.5, where log p is NaN.
+    let model = || -> Result<()> {
+        let p = param("p", || Ok(t(0.5)))?;
+        factor("objective", &(p.log()? - (&p * 100.0)?)?)
+    };
+    let store = ParamStore::new();
+    let mut svi = Svi::new(model, || Ok(()), Sgd::new(1.0), TraceElbo::new()).with_store(store.clone());
+    let first = svi.step()?;
+    assert!((first - (50.0 - 0.5f64.ln())).abs() < 1e-9);
+    let p_after = store.scope(|| store.get("p"))?.unwrap().to_scalar::<f64>()?;
+    assert!((p_after + 97.5).abs() < 1e-9, "{p_after}");
+    let err = svi.step().unwrap_err();
+    match &err {
+        Error::NonFinite { site, .. } => assert_eq!(site, "objective"),
+        other => panic!("expected NonFinite, got {other}"),
+    }
+    let p_kept = store.get("p")?.unwrap().to_scalar::<f64>()?;
+    assert_eq!(p_kept, p_after);
+    Ok(())
+}
