@@ -205,6 +205,7 @@ fn parse_args() -> std::result::Result<(usize, u64, PathBuf), String> {
 }
 
 fn main() -> std::process::ExitCode {
+    ppl::runtime::pin_thread_count();
     let (n, seed_value, out) = match parse_args() {
         Ok(a) => a,
         Err(e) => {

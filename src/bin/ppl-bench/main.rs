@@ -29,6 +29,7 @@ fn run(which: &str, opts: &Opts) -> ppl::Result<bool> {
 }
 
 fn main() -> ExitCode {
+    ppl::runtime::pin_thread_count();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut which: Vec<String> = Vec::new();
     let mut opts = Opts {
