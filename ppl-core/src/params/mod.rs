@@ -14,6 +14,7 @@ use candle_core::{Tensor, Var};
 use crate::error::{Error, Result};
 
 mod constraint;
+pub(crate) mod io;
 mod module;
 
 pub use constraint::Constraint;

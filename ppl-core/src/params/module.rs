@@ -36,11 +36,9 @@ pub fn init_tensor(init: Init, shape: &Shape, dtype: DType, device: &Device) -> 
     let n = shape.elem_count();
     let values: Vec<f64> = match init {
         Init::Const(c) => vec![c; n],
-        Init::Uniform { lo, up } => rng::with_rng(|r| {
-            (0..n)
-                .map(|_| lo + (up - lo) * rng::open01(r))
-                .collect()
-        }),
+        Init::Uniform { lo, up } => {
+            rng::with_rng(|r| (0..n).map(|_| lo + (up - lo) * rng::open01(r)).collect())
+        }
         Init::Randn { mean, stdev } => normal_values(n, mean, stdev),
         Init::Kaiming {
             dist,
@@ -120,7 +118,12 @@ impl candle_nn::var_builder::SimpleBackend for ParamStore {
             .map_err(candle_core::Error::wrap)
     }
 
-    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         match self.entry(name) {
             Some(e) => Ok(e.var.as_tensor().clone()),
             None => Err(candle_core::Error::CannotFindTensor {

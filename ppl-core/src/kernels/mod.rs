@@ -1,0 +1,18 @@
+//! Fast CPU kernels behind candle ops.
+//!
+//! candle's CPU convolutions are slow (its `conv_transpose2d` is a plain nested loop), so the
+//! convolutions here run im2col / col2im with the `gemm` crate's blocked matrix product,
+//! multi-threaded over the batch, as candle custom ops whose backward passes use the same
+//! kernels. Models call [`conv2d`] and [`conv_transpose2d`] on any device: on CUDA and Metal,
+//! and for dtypes other than f32 and f64, they fall through to candle's own ops.
+
+pub(crate) mod adam;
+mod conv;
+mod conv_op;
+mod cpu_conv;
+mod gemm;
+mod geometry;
+mod im2col;
+mod scratch;
+
+pub use conv::{conv2d, conv_transpose2d, Conv2dConfig, ConvTranspose2dConfig};
