@@ -58,7 +58,10 @@ pub fn data(device: &Device) -> Result<(Tensor, Tensor)> {
 #[model(crate = crate)]
 pub fn regression(x: &Tensor, y: &Tensor) -> Result<()> {
     let w = sample!(Normal::new(&Tensor::zeros(D, DType::F32, x.device())?, 1.0)?.to_event(1)?);
-    let sigma = sample!(LogNormal::new(&Tensor::zeros((), DType::F32, x.device())?, 1.0)?);
+    let sigma = sample!(LogNormal::new(
+        &Tensor::zeros((), DType::F32, x.device())?,
+        1.0
+    )?);
     let mean = x.matmul(&w.unsqueeze(1)?)?.squeeze(1)?;
     plate!("data", N, {
         observe!("y", Normal::new(&mean, &sigma)?, y);

@@ -3,3 +3,5 @@
 //! their exact answers. `ppl-bench` times them; the test suite checks their answers.
 
 pub mod b2;
+pub mod b3;
+pub mod b5;

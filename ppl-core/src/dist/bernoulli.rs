@@ -118,6 +118,9 @@ impl Distribution for Bernoulli {
     fn support(&self) -> Support {
         Support::Boolean
     }
+    fn structural(&self) -> Option<&dyn super::Mechanism> {
+        Some(self)
+    }
     fn sample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
         let shape = draw_shape(sample_shape, &self.batch, &[]);
         let n: usize = shape.iter().product();
@@ -146,7 +149,7 @@ impl Distribution for Bernoulli {
             Form::Probs(p) => {
                 let xp = x.broadcast_mul(p)?;
                 let one_minus_x = x.affine(-1.0, 1.0)?;
-                let log_p = xp.add(&one_minus_x)?.log()?;
+                let log_p = xp.broadcast_add(&one_minus_x)?.log()?;
                 let log_q = special::log1p(&xp.broadcast_sub(p)?)?;
                 log_p.add(&log_q)?
             }

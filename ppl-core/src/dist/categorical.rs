@@ -186,6 +186,9 @@ impl Distribution for Categorical {
     fn support(&self) -> Support {
         Support::IntegerInterval(0, self.k as i64 - 1)
     }
+    fn structural(&self) -> Option<&dyn super::Mechanism> {
+        Some(self)
+    }
     /// Gumbel-max: `argmax(log π + g)` with Gumbel noise `g` drawn on the host, the argmax on the
     /// device (the same noise representation the counterfactual machinery abducts).
     fn sample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {

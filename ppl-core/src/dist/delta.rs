@@ -124,6 +124,9 @@ impl Distribution for Delta {
     fn support(&self) -> Support {
         Support::Real
     }
+    fn structural(&self) -> Option<&dyn super::Mechanism> {
+        Some(self)
+    }
     fn sample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
         Ok(self.rsample(rng, sample_shape)?.detach())
     }

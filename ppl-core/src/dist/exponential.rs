@@ -63,6 +63,9 @@ impl Distribution for Exponential {
     fn support(&self) -> Support {
         Support::Positive
     }
+    fn structural(&self) -> Option<&dyn super::Mechanism> {
+        Some(self)
+    }
     fn sample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
         Ok(self.rsample(rng, sample_shape)?.detach())
     }

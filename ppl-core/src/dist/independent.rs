@@ -75,6 +75,11 @@ impl Distribution for Independent {
     fn has_rsample(&self) -> bool {
         self.base.has_rsample()
     }
+    fn structural(&self) -> Option<&dyn super::Mechanism> {
+        self.base
+            .structural()
+            .map(|_| self as &dyn super::Mechanism)
+    }
     fn rsample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
         self.base.rsample(rng, sample_shape)
     }

@@ -69,6 +69,9 @@ impl Distribution for LogNormal {
     fn support(&self) -> Support {
         Support::Positive
     }
+    fn structural(&self) -> Option<&dyn super::Mechanism> {
+        Some(self)
+    }
     fn sample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
         Ok(self.base.sample(rng, sample_shape)?.exp()?)
     }

@@ -28,10 +28,12 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 mod param;
+mod structural;
 mod support;
 mod unit;
 
 pub use param::Param;
+pub use structural::{gumbel_pair_prob, mechanism_of, Abduction, Mechanism};
 pub use support::Support;
 pub use unit::Unit;
 
@@ -93,6 +95,13 @@ pub trait Distribution: Debug + Send + Sync {
             what: format!("enumerating the support of {}", self.name()),
             why: "its support is not discrete and finite".into(),
         })
+    }
+
+    /// The structural form: exogenous noise, the value as a function of noise and parameters,
+    /// and abduction ([`Mechanism`]); `None` for a distribution that has none
+    /// ([`mechanism_of`] turns that into an error naming it).
+    fn structural(&self) -> Option<&dyn Mechanism> {
+        None
     }
 
     /// The mean, where it has a closed form.

@@ -105,6 +105,15 @@ impl Normal {
         })
     }
 
+    /// `(x − loc) / scale`: the noise of the location-scale mechanism that gives `x`.
+    pub(crate) fn standardize(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match (self.loc_num, self.scale_num) {
+            (Some(m), Some(s)) => x.affine(1.0 / s, -m / s)?,
+            (None, Some(s)) => x.broadcast_sub(&self.loc)?.affine(1.0 / s, 0.0)?,
+            _ => x.broadcast_sub(&self.loc)?.broadcast_div(&self.scale)?,
+        })
+    }
+
     /// Standard normal noise of `sample_shape + batch_shape`: the exogenous noise of the
     /// location-scale mechanism `loc + scale · eps`.
     pub(crate) fn noise(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
@@ -142,6 +151,9 @@ impl Distribution for Normal {
     }
     fn support(&self) -> Support {
         Support::Real
+    }
+    fn structural(&self) -> Option<&dyn super::Mechanism> {
+        Some(self)
     }
     fn sample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
         Ok(self.rsample(rng, sample_shape)?.detach())

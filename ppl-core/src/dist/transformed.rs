@@ -239,6 +239,11 @@ impl Distribution for TransformedDistribution {
     fn has_rsample(&self) -> bool {
         self.base.has_rsample()
     }
+    fn structural(&self) -> Option<&dyn super::Mechanism> {
+        self.base
+            .structural()
+            .map(|_| self as &dyn super::Mechanism)
+    }
 
     fn rsample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
         let u = self.base.rsample(rng, sample_shape)?;

@@ -115,6 +115,9 @@ impl Distribution for Uniform {
             }
         })
     }
+    fn structural(&self) -> Option<&dyn super::Mechanism> {
+        Some(self)
+    }
     fn sample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
         Ok(self.rsample(rng, sample_shape)?.detach())
     }

@@ -37,18 +37,38 @@ impl Messenger for DoMessenger {
         self.reached.visit(&msg.name, a.is_some())?;
         if let Some(a) = a {
             // Applied after the factual value is known (drawn, observed or replayed), so a
-            // function of the factual value sees it and `condition` and `do` commute.
-            msg.intervention = Some(a.clone());
+            // function of the factual value sees it and `condition` and `do` commute. Nested
+            // `do_`s on one site compose, the outer applied to the inner's result; world
+            // handlers read each one from `interventions` to give it its own world.
+            msg.intervention = Some(match msg.intervention.take() {
+                None => a.clone(),
+                Some(inner) => compose(inner, a.clone(), &msg.name),
+            });
+            msg.interventions.push(a.clone());
         }
         Ok(())
     }
 }
 
+/// `outer ∘ inner`: the value `outer` gives the site when `inner` has already set it.
+fn compose(inner: Intervention, outer: Intervention, site: &str) -> Intervention {
+    if matches!(outer, Intervention::Value(_) | Intervention::Scalar(_)) {
+        return outer;
+    }
+    let site = site.to_string();
+    Intervention::func(move |x| outer.apply(&inner.apply(x, &site)?, &site))
+}
+
 /// Runs `f` with the named sites intervened on (Pearl's `do`, rung 2): each takes its
 /// intervention's value, its log-density leaves the joint, and descendants see the new value.
 /// An intervention may be a tensor, a number, or a function of the factual value
-/// ([`Intervention::func`]). A name the run never reaches is an
-/// [`UnknownSite`](crate::Error::UnknownSite) error.
+/// ([`Intervention::func`]). Nested `do_`s on one site compose, the outer applied to the
+/// value the inner gave (for a constant outer action: its constant). A name the run never
+/// reaches is an [`UnknownSite`](crate::Error::UnknownSite) error.
+///
+/// Under [`twin_world`](crate::causal::twin_world) or
+/// [`multi_world`](crate::causal::multi_world) the site keeps its factual value in the factual
+/// world and its log-density stays in the joint; the intervened value lives in a new world.
 ///
 /// ```
 /// use ppl_core::{dist::Normal, handlers::{do_, trace}, runtime::sample};

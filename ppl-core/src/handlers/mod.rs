@@ -48,3 +48,6 @@ pub use seed::seed;
 pub use substitute::{substitute, SubstituteMessenger};
 pub use trace::{trace, Site, Trace, TraceMessenger};
 pub use uncondition::{uncondition, UnconditionMessenger};
+
+/// The world handlers live in [`causal`](crate::causal); re-exported here with the other handlers.
+pub use crate::causal::{multi_world, twin_world};

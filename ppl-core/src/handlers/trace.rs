@@ -8,7 +8,7 @@ use candle_core::Tensor;
 use super::named::run_with;
 use crate::dist::DistRef;
 use crate::error::{Error, Result};
-use crate::runtime::{InferConfig, Mask, Message, Messenger, PlateFrame, SiteKind};
+use crate::runtime::{InferConfig, Mask, Message, Messenger, PlateFrame, SiteKind, SiteWorlds};
 
 /// One recorded site of a run.
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub struct Site {
     pub plates: Vec<PlateFrame>,
     /// Settings for inference algorithms.
     pub infer: InferConfig,
+    /// The counterfactual worlds the value carries (set under `twin_world`/`multi_world`).
+    pub worlds: SiteWorlds,
     log_prob: OnceLock<Tensor>,
 }
 
@@ -58,6 +60,7 @@ impl Site {
             mask: msg.mask.clone(),
             plates: msg.plates.clone(),
             infer: msg.infer.clone(),
+            worlds: msg.worlds.clone(),
             log_prob: OnceLock::new(),
         })
     }

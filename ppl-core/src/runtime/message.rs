@@ -35,6 +35,60 @@ pub struct PlateFrame {
     pub subsample_size: usize,
 }
 
+/// A counterfactual world frame: a batch dim whose index says which world a value belongs to
+/// (index 0 is the factual world). Worlds take dims to the left of every plate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorldFrame {
+    /// The frame's name: `"twin"` for a twin-world query, the intervened site's name in a
+    /// multi-world query.
+    pub name: Arc<str>,
+    /// The batch dim it owns, counted from the right of the batch shape.
+    pub dim: isize,
+    /// How many worlds it indexes (2: factual and intervened).
+    pub size: usize,
+}
+
+/// How a site's values in different worlds were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorldNoise {
+    /// No world dim: the value is shared by every world.
+    #[default]
+    Shared,
+    /// A latent site: one draw of its exogenous noise, pushed through each world's mechanism.
+    Coupled,
+    /// The factual value was given (observed, replayed, substituted): its noise was abducted
+    /// from it — exactly for invertible mechanisms, as a draw from the posterior of the noise
+    /// for many-to-one ones (Bernoulli, Categorical) — and pushed through the other worlds.
+    Abducted,
+    /// The factual value was given and the site is scored by its joint law across worlds, so
+    /// that exact enumeration can sum over the other worlds' values.
+    Pinned,
+    /// The distribution has no structural form: the non-factual worlds were drawn afresh,
+    /// independently of the factual one.
+    Fresh,
+}
+
+/// Which counterfactual worlds a site's value carries, and how they were made.
+#[derive(Debug, Clone, Default)]
+pub struct SiteWorlds {
+    /// The world frames of the site's value (empty when it is shared by every world).
+    pub frames: Vec<WorldFrame>,
+    /// The frames whose index 1 holds this site's intervened value (interventions at the site).
+    pub split: Vec<Arc<str>>,
+    /// How the values in the different worlds relate.
+    pub noise: WorldNoise,
+    /// The site's own distribution, with the world dims in its batch shape (before the world
+    /// handler coupled the worlds).
+    pub dist: Option<DistRef>,
+}
+
+impl SiteWorlds {
+    /// Whether the value carries any world dim.
+    pub fn is_split(&self) -> bool {
+        !self.frames.is_empty()
+    }
+}
+
 /// How a site's log-density is switched off: everywhere, or where a mask tensor is zero.
 #[derive(Debug, Clone)]
 pub enum Mask {
@@ -234,8 +288,12 @@ pub struct Message {
     pub value: Option<Tensor>,
     /// Whether the value is data (conditioned or observed).
     pub observed: bool,
-    /// An intervention waiting to be applied once the factual value is known.
+    /// An intervention waiting to be applied once the factual value is known (the
+    /// composition of every `do_` that reached the site).
     pub intervention: Option<Intervention>,
+    /// Each `do_`'s intervention at this site, innermost first (world handlers give each its
+    /// own world).
+    pub interventions: Vec<Intervention>,
     /// Whether an intervention replaced the value (its log-density then leaves the joint).
     pub intervened: bool,
     /// The value the site would have had without the intervention.
@@ -252,6 +310,8 @@ pub struct Message {
     pub stop: bool,
     /// How a param site is created.
     pub param: Option<ParamSpec>,
+    /// The counterfactual worlds of the site (set by the world handlers).
+    pub worlds: SiteWorlds,
 }
 
 impl Message {
@@ -264,6 +324,7 @@ impl Message {
             value: None,
             observed: false,
             intervention: None,
+            interventions: Vec::new(),
             intervened: false,
             factual_value: None,
             scale: 1.0,
@@ -272,30 +333,46 @@ impl Message {
             infer: InferConfig::default(),
             stop: false,
             param: None,
+            worlds: SiteWorlds::default(),
         }
     }
 
     /// The plate and world frames at this site as a table, for shape errors.
     pub fn frame_table(&self) -> String {
-        frame_table(&self.plates)
+        frame_table_with_worlds(&self.plates, &self.worlds.frames)
     }
 }
 
 /// The frames `plates` as a readable table (dim, size, name), for shape errors.
 pub fn frame_table(plates: &[PlateFrame]) -> String {
-    if plates.is_empty() {
-        return "  frames: none (no plate is active at this site)".into();
+    frame_table_with_worlds(plates, &[])
+}
+
+/// The plate and world frames as one readable table (dim, size, kind, name), for shape errors.
+pub fn frame_table_with_worlds(plates: &[PlateFrame], worlds: &[WorldFrame]) -> String {
+    if plates.is_empty() && worlds.is_empty() {
+        return "  frames: none (no plate or world is active at this site)".into();
     }
-    let mut rows: Vec<&PlateFrame> = plates.iter().collect();
-    rows.sort_by_key(|f| f.dim);
-    let mut s = String::from("  frames:\n    dim   size  name");
-    for f in rows {
-        let size = if f.subsample_size == f.size {
-            format!("{}", f.size)
-        } else {
-            format!("{}/{}", f.subsample_size, f.size)
-        };
-        s.push_str(&format!("\n    {:>3}  {:>5}  {}", f.dim, size, f.name));
+    let mut rows: Vec<(isize, String, &str, &str)> = plates
+        .iter()
+        .map(|f| {
+            let size = if f.subsample_size == f.size {
+                format!("{}", f.size)
+            } else {
+                format!("{}/{}", f.subsample_size, f.size)
+            };
+            (f.dim, size, "plate", &*f.name)
+        })
+        .collect();
+    rows.extend(
+        worlds
+            .iter()
+            .map(|w| (w.dim, format!("{}", w.size), "world", &*w.name)),
+    );
+    rows.sort_by_key(|r| r.0);
+    let mut s = String::from("  frames:\n    dim   size  kind   name");
+    for (dim, size, kind, name) in rows {
+        s.push_str(&format!("\n    {dim:>3}  {size:>5}  {kind:<5}  {name}"));
     }
     s
 }

@@ -14,13 +14,12 @@ mod threads;
 
 pub use message::{
     frame_table, frame_table_with_worlds, Enumerate, InferConfig, Intervention, InterventionFn,
-    Mask, Message, ParamInit, ParamSpec, PlateFrame, SiteKind, SiteWorlds, WorldFrame,
-    WorldNoise,
+    Mask, Message, ParamInit, ParamSpec, PlateFrame, SiteKind, SiteWorlds, WorldFrame, WorldNoise,
 };
-pub use plate::{allocate_dim, free_dim, plate, Plate, PlateGuard};
 pub(crate) use plate::broadcast_to_plates;
+pub use plate::{allocate_dim, free_dim, plate, Plate, PlateGuard};
 pub use primitives::{
     deterministic, factor, observe, param, param_constrained, sample, sample_with,
 };
-pub use threads::pin_thread_count;
 pub use stack::{apply_stack, depth, enter, push, HandlerGuard, HandlerRef, Messenger};
+pub use threads::pin_thread_count;

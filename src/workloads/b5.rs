@@ -1,0 +1,102 @@
+//! B5 `discrete_scm`: interventional and counterfactual queries on a binary attribute SCM.
+
+use crate::causal::{twin_world, world, COUNTERFACTUAL, TWIN};
+use crate::prelude::*;
+
+/// `P(Young = 1)`.
+pub const P_YOUNG: f64 = 0.75;
+/// `P(Male = 1)`.
+pub const P_MALE: f64 = 0.42;
+/// `P(Smiling = 1)`.
+pub const P_SMILING: f64 = 0.48;
+/// `P(Bald = 1 | Young, Male)`, indexed `[young][male]`.
+pub const P_BALD: [[f64; 2]; 2] = [[0.02, 0.30], [0.005, 0.08]];
+/// `P(Mustache = 1 | Male)`.
+pub const P_MUSTACHE: [f64; 2] = [0.01, 0.15];
+/// `P(Wearing_Lipstick = 1 | Male)`.
+pub const P_LIPSTICK: [f64; 2] = [0.80, 0.02];
+/// `P(Eyeglasses = 1 | Young, Male)`, indexed `[young][male]`.
+pub const P_EYEGLASSES: [[f64; 2]; 2] = [[0.10, 0.20], [0.04, 0.08]];
+
+/// Q1's exact answer, `P(Bald = 1 | do(Young = 0)) = 86/625`.
+pub const Q1_EXACT: f64 = 86.0 / 625.0;
+/// Q2's exact answer, `P(Bald_{Young←0} = 1 | Young = 1, Bald = 0) = 1011/9635`.
+pub const Q2_EXACT: f64 = 1011.0 / 9635.0;
+
+/// A conditional probability table lookup: `table[2·a + b]` elementwise, broadcasting `a`
+/// against `b` (so a value with world dims meets one without).
+fn cpt2(table: [[f64; 2]; 2], a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    // p = t00 + (t10 − t00) a + (t01 − t00) b + (t11 − t10 − t01 + t00) a b, exact on {0, 1}.
+    let [[t00, t01], [t10, t11]] = table;
+    let ab = a.broadcast_mul(b)?;
+    Ok(
+        ((a * (t10 - t00))?.broadcast_add(&(b * (t01 - t00))?)? + (ab * (t11 - t10 - t01 + t00))?)?
+            .affine(1.0, t00)?,
+    )
+}
+
+fn cpt1(table: [f64; 2], a: &Tensor) -> Result<Tensor> {
+    Ok(a.affine(table[1] - table[0], table[0])?)
+}
+
+/// The attribute SCM in CPD form for `n` people (one plate), every variable a Bernoulli site
+/// whose structural noise is its threshold uniform (`V = 1[U_V < p(parents)]`).
+#[model(crate = crate)]
+pub fn attributes(n: usize, device: &Device) -> Result<Tensor> {
+    let p = |v: f64| Tensor::new(v as f32, device);
+    plate!("people", n, {
+        let young = sample!(Bernoulli::from_probs(&p(P_YOUNG)?)?);
+        let male = sample!(Bernoulli::from_probs(&p(P_MALE)?)?);
+        let _smiling = sample!(Bernoulli::from_probs(&p(P_SMILING)?)?);
+        let bald = sample!(Bernoulli::from_probs(&cpt2(P_BALD, &young, &male)?)?);
+        let _mustache = sample!(Bernoulli::from_probs(&cpt1(P_MUSTACHE, &male)?)?);
+        let _lipstick = sample!(Bernoulli::from_probs(&cpt1(P_LIPSTICK, &male)?)?);
+        let _eyeglasses = sample!(Bernoulli::from_probs(&cpt2(P_EYEGLASSES, &young, &male)?)?);
+        Ok(bald)
+    })
+}
+
+/// Q1 by the `do` handler: the mean of `bald` over `n` people under `do(young = 0)`.
+pub fn q1(n: usize, device: &Device) -> Result<f64> {
+    let bald = do_([("young", 0.0)], || attributes(n, device))?;
+    Ok(bald.to_dtype(DType::F64)?.mean_all()?.to_scalar::<f64>()?)
+}
+
+/// Q2 in the twin world, `n` people as particles: each person's weight is the likelihood of the
+/// evidence (`young = 1, bald = 0`) in the factual world, and `bald`'s noise is abducted exactly
+/// from the factual observation. Returns the self-normalised estimate and the effective sample
+/// size.
+pub fn q2(n: usize, device: &Device) -> Result<(f64, f64)> {
+    let one = Tensor::new(1.0f32, device)?;
+    let zero = Tensor::new(0.0f32, device)?;
+    let (bald_cf, tr) = trace(|| {
+        twin_world(|| {
+            do_([("young", 0.0)], || {
+                condition([("young", &one), ("bald", &zero)], || {
+                    let bald = attributes(n, device)?;
+                    Ok(world(&bald, &[(TWIN, COUNTERFACTUAL)])?.reshape(n)?)
+                })
+            })
+        })
+    })?;
+    // log w = the factual world's log-likelihood of the observations, per person.
+    let mut log_w = Tensor::zeros(n, DType::F32, device)?;
+    for site in tr.iter().filter(|s| s.observed && s.is_sample()) {
+        let lp = crate::causal::factual_log_prob(site)?;
+        log_w = (log_w + lp.to_dtype(DType::F32)?.reshape(n)?)?;
+    }
+    let w = (log_w.broadcast_sub(&log_w.max_all()?)?).exp()?;
+    let (sw, sw2) = (
+        w.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+        w.sqr()?
+            .sum_all()?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?,
+    );
+    let est = (w * bald_cf)?
+        .sum_all()?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()?
+        / sw;
+    Ok((est, sw * sw / sw2))
+}
