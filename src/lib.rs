@@ -24,7 +24,8 @@
 pub use models;
 pub use ppl_core;
 pub use ppl_core::{
-    candle_core, dist, error, handlers, infer, optim, params, rng, runtime, special, transforms,
+    candle_core, causal, dist, error, handlers, infer, optim, params, rng, runtime, special,
+    transforms,
 };
 pub use ppl_core::{Error, Result};
 pub use ppl_macros::{deterministic, factor, model, observe, param, plate, sample, scope};

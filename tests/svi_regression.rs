@@ -35,8 +35,15 @@ fn svi_recovers_the_posterior_mean_of_b2() -> Result<()> {
         }
         Ok(())
     })?;
-    let err = avg.iter().zip(W_EXACT).map(|(a, e)| (a - e).abs()).fold(0.0, f64::max);
-    assert!(err < 0.01, "w averaged over the last 500 steps {avg:?}, max error {err}");
+    let err = avg
+        .iter()
+        .zip(W_EXACT)
+        .map(|(a, e)| (a - e).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        err < 0.01,
+        "w averaged over the last 500 steps {avg:?}, max error {err}"
+    );
     // sigma's median exp(loc) is near E[sigma | y] = 0.50237 (posterior sd ≈ 0.011).
     let sigma = store.scope(|| svi.guide().median())?["sigma"].to_scalar::<f32>()?;
     assert!((sigma as f64 - SIGMA_EXACT).abs() < 0.05, "sigma {sigma}");

@@ -54,16 +54,40 @@ fn log_prob(c: &mut Criterion) {
     let cats = (x.clone() * 2.99).unwrap().floor().unwrap();
     let probs = Tensor::new(&[0.2f32, 0.3, 0.5], &dev).unwrap();
     let cases: Vec<(&str, Box<dyn Distribution>, Tensor)> = vec![
-        ("Normal", Box::new(Normal::new(&half, &ones).unwrap()), x.clone()),
-        ("Bernoulli", Box::new(Bernoulli::from_probs(&half).unwrap()), bits),
-        ("Categorical", Box::new(Categorical::from_probs(&probs).unwrap()), cats),
-        ("Beta", Box::new(Beta::new(&half, &ones).unwrap()), x.clone()),
-        ("Gamma", Box::new(Gamma::new(&half, &ones).unwrap()), (x + 0.1).unwrap()),
+        (
+            "Normal",
+            Box::new(Normal::new(&half, &ones).unwrap()),
+            x.clone(),
+        ),
+        (
+            "Bernoulli",
+            Box::new(Bernoulli::from_probs(&half).unwrap()),
+            bits,
+        ),
+        (
+            "Categorical",
+            Box::new(Categorical::from_probs(&probs).unwrap()),
+            cats,
+        ),
+        (
+            "Beta",
+            Box::new(Beta::new(&half, &ones).unwrap()),
+            x.clone(),
+        ),
+        (
+            "Gamma",
+            Box::new(Gamma::new(&half, &ones).unwrap()),
+            (x + 0.1).unwrap(),
+        ),
     ];
     let mut g = c.benchmark_group("log_prob n=1000");
     for (name, d, v) in &cases {
         g.bench_function(*name, |b| {
-            b.iter_batched(|| v.clone(), |v| d.log_prob(&v).unwrap(), BatchSize::SmallInput)
+            b.iter_batched(
+                || v.clone(),
+                |v| d.log_prob(&v).unwrap(),
+                BatchSize::SmallInput,
+            )
         });
     }
     g.finish();

@@ -20,7 +20,7 @@ fn log_normal(x: f64, m: f64, s: f64) -> f64 {
 
 /// z ~ N(0, 1), x | z ~ N(z, 1), x observed.
 fn model(x: f64) -> Result<()> {
-    let z = sample("z", Normal::new(&t(0.0), 1.0)?)?;
+    let z = sample("z", Normal::new(t(0.0), 1.0)?)?;
     observe("x", Normal::new(&z, 1.0)?, &t(x))?;
     Ok(())
 }
@@ -28,11 +28,11 @@ fn model(x: f64) -> Result<()> {
 #[test]
 fn elbo_equals_the_hand_computed_value_for_a_fixed_draw() -> Result<()> {
     let (m, s, x) = (0.3, 0.7, 0.5);
-    let mut guide = || sample("z", Normal::new(&t(m), s)?);
+    let mut guide = || sample("z", Normal::new(t(m), s)?);
     let mut elbo = TraceElbo::new();
     let loss = seed(11, || elbo.loss(|| model(x), &mut guide))?;
     // The same seed gives the guide the same draw.
-    let z = seed(11, || guide())?.to_scalar::<f64>()?;
+    let z = seed(11, guide)?.to_scalar::<f64>()?;
     let expected = -(log_normal(z, 0.0, 1.0) + log_normal(x, z, 1.0) - log_normal(z, m, s));
     assert!((loss - expected).abs() < 1e-12, "{loss} vs {expected}");
     Ok(())
@@ -90,7 +90,10 @@ fn grad_wrt_loc(reparam: bool, p: usize) -> Result<f64> {
     let mut elbo = TraceElbo::new().num_particles(p).vectorize_particles(0);
     let est = seed(5, || elbo.estimate(|| model(x), &mut guide))?;
     let grads = est.surrogate.backward()?;
-    Ok(grads.get(m.as_tensor()).expect("m has a gradient").to_scalar::<f64>()?)
+    Ok(grads
+        .get(m.as_tensor())
+        .expect("m has a gradient")
+        .to_scalar::<f64>()?)
 }
 
 #[test]
@@ -100,7 +103,10 @@ fn score_function_and_reparameterised_gradients_agree_with_the_exact_gradient() 
     let p = 20_000;
     // Reparameterised: per-particle gradient 2z − x has sd 2s = 1, so SE = 1/√p ≈ 0.007.
     let g_r = grad_wrt_loc(true, p)?;
-    assert!((g_r - exact).abs() < 5.0 / (p as f64).sqrt(), "reparam {g_r} vs {exact}");
+    assert!(
+        (g_r - exact).abs() < 5.0 / (p as f64).sqrt(),
+        "reparam {g_r} vs {exact}"
+    );
     // Score function (baseline = the batch mean): per-particle sd ≈ 3 here, SE ≈ 0.02.
     let g_s = grad_wrt_loc(false, p)?;
     assert!((g_s - exact).abs() < 0.1, "score {g_s} vs {exact}");
@@ -111,8 +117,10 @@ fn score_function_and_reparameterised_gradients_agree_with_the_exact_gradient() 
 fn importance_with_the_exact_posterior_gives_the_exact_evidence() -> Result<()> {
     // p(x) = N(x; 0, 2); the posterior is N(x/2, 1/2): every weight equals p(x).
     let x = 0.8;
-    let mut guide = || sample("z", Normal::new(&t(x / 2.0), 0.5f64.sqrt())?);
-    let post = seed(0, || Importance::new(50).run_with_guide(|| model(x), &mut guide))?;
+    let mut guide = || sample("z", Normal::new(t(x / 2.0), 0.5f64.sqrt())?);
+    let post = seed(0, || {
+        Importance::new(50).run_with_guide(|| model(x), &mut guide)
+    })?;
     let exact = log_normal(x, 0.0, 2f64.sqrt());
     assert!((post.log_evidence() - exact).abs() < 1e-12);
     assert!((post.effective_sample_size() - 50.0).abs() < 1e-9);
@@ -128,8 +136,10 @@ fn importance_with_the_exact_posterior_gives_the_exact_evidence() -> Result<()> 
 #[test]
 fn predictive_draws_observed_sites_from_the_posterior_predictive() -> Result<()> {
     let x = 0.8;
-    let mut guide = || sample("z", Normal::new(&t(x / 2.0), 0.5f64.sqrt())?);
-    let draws = seed(2, || Predictive::new(4000).run_with_guide(|| model(x), &mut guide))?;
+    let mut guide = || sample("z", Normal::new(t(x / 2.0), 0.5f64.sqrt())?);
+    let draws = seed(2, || {
+        Predictive::new(4000).run_with_guide(|| model(x), &mut guide)
+    })?;
     let xs = draws["x"].to_vec1::<f64>()?;
     let mean = xs.iter().sum::<f64>() / 4000.0;
     let var = xs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 3999.0;
@@ -143,7 +153,10 @@ fn predictive_draws_observed_sites_from_the_posterior_predictive() -> Result<()>
             .run(|| model(x))
     })?;
     assert_eq!(kept["x"].to_vec1::<f64>()?, vec![x; 3]);
-    let err = Predictive::new(2).return_sites(["nope"]).run(|| model(x)).unwrap_err();
+    let err = Predictive::new(2)
+        .return_sites(["nope"])
+        .run(|| model(x))
+        .unwrap_err();
     assert!(matches!(err, Error::UnknownSite { .. }), "{err}");
     Ok(())
 }
@@ -153,12 +166,17 @@ fn autonormal_follows_plates_and_minibatches() -> Result<()> {
     // A local latent per data point, subsampled 3 of 10 per run.
     let data = Tensor::arange(0.0f64, 10.0, &Device::Cpu)?;
     let mut model = || -> Result<()> {
-        ppl_core::runtime::Plate::new("data", 10).subsample_size(3).run(|p| {
-            let z = sample("z", Normal::new(&Tensor::zeros(3, DType::F64, &Device::Cpu)?, 1.0)?)?;
-            let y = data.index_select(p.indices()?, 0)?;
-            observe("y", Normal::new(&z, 1.0)?, &y)?;
-            Ok(())
-        })
+        ppl_core::runtime::Plate::new("data", 10)
+            .subsample_size(3)
+            .run(|p| {
+                let z = sample(
+                    "z",
+                    Normal::new(&Tensor::zeros(3, DType::F64, &Device::Cpu)?, 1.0)?,
+                )?;
+                let y = data.index_select(p.indices()?, 0)?;
+                observe("y", Normal::new(&z, 1.0)?, &y)?;
+                Ok(())
+            })
     };
     let mut guide = AutoNormal::new();
     let store = ppl_core::params::ParamStore::new();
@@ -169,7 +187,7 @@ fn autonormal_follows_plates_and_minibatches() -> Result<()> {
         assert_eq!(gtr.value("z")?.dims(), &[3]);
         assert_eq!(gtr.site("z")?.scale, 10.0 / 3.0);
         // The model replays the guide's minibatch.
-        let (_, mtr) = trace(|| ppl_core::handlers::replay(&gtr, &mut model))?;
+        let (_, mtr) = trace(|| ppl_core::handlers::replay(&gtr, model))?;
         assert_eq!(
             mtr.value("data")?.to_vec1::<u32>()?,
             gtr.value("data")?.to_vec1::<u32>()?
@@ -177,8 +195,10 @@ fn autonormal_follows_plates_and_minibatches() -> Result<()> {
         Ok(())
     })?;
     // Discrete latent sites are refused with the site's name.
-    let mut discrete = || sample("c", ppl_core::dist::Bernoulli::from_probs(0.5)?);
-    let err = AutoNormal::new().call(&mut || discrete().map(|_| ())).unwrap_err();
+    let discrete = || sample("c", ppl_core::dist::Bernoulli::from_probs(0.5)?);
+    let err = AutoNormal::new()
+        .call(&mut || discrete().map(|_| ()))
+        .unwrap_err();
     assert!(err.to_string().contains("`c`"), "{err}");
     Ok(())
 }
@@ -196,10 +216,14 @@ fn a_non_finite_loss_names_the_site_and_keeps_the_last_finite_parameters() -> Re
         factor("objective", &(p.log()? - (&p * 100.0)?)?)
     };
     let store = ParamStore::new();
-    let mut svi = Svi::new(model, || Ok(()), Sgd::new(1.0), TraceElbo::new()).with_store(store.clone());
+    let mut svi =
+        Svi::new(model, || Ok(()), Sgd::new(1.0), TraceElbo::new()).with_store(store.clone());
     let first = svi.step()?;
     assert!((first - (50.0 - 0.5f64.ln())).abs() < 1e-9);
-    let p_after = store.scope(|| store.get("p"))?.unwrap().to_scalar::<f64>()?;
+    let p_after = store
+        .scope(|| store.get("p"))?
+        .unwrap()
+        .to_scalar::<f64>()?;
     assert!((p_after + 97.5).abs() < 1e-9, "{p_after}");
     let err = svi.step().unwrap_err();
     match &err {

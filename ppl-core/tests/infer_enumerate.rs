@@ -17,11 +17,11 @@ fn val(tr: &ppl_core::handlers::Trace, name: &str) -> Result<f64> {
 
 /// Rain → Sprinkler, (Rain, Sprinkler) → WetGrass, with the classic CPTs.
 fn sprinkler() -> Result<Tensor> {
-    let rain = sample("rain", Bernoulli::from_probs(&t(0.2))?)?;
+    let rain = sample("rain", Bernoulli::from_probs(t(0.2))?)?;
     let r = rain.to_scalar::<f64>()?;
     let sprinkler = sample(
         "sprinkler",
-        Bernoulli::from_probs(&t(if r == 1.0 { 0.01 } else { 0.4 }))?,
+        Bernoulli::from_probs(t(if r == 1.0 { 0.01 } else { 0.4 }))?,
     )?;
     let s = sprinkler.to_scalar::<f64>()?;
     let p_wet = match (s == 1.0, r == 1.0) {
@@ -30,12 +30,12 @@ fn sprinkler() -> Result<Tensor> {
         (true, false) => 0.9,
         (true, true) => 0.99,
     };
-    sample("wet", Bernoulli::from_probs(&t(p_wet))?)
+    sample("wet", Bernoulli::from_probs(t(p_wet))?)
 }
 
 #[test]
 fn sprinkler_posterior_is_exact() -> Result<()> {
-    let post = enumerate(|| condition([("wet", &t(1.0))], sprinkler))?;
+    let post = enumerate(|| condition([("wet", t(1.0))], sprinkler))?;
     // Joint of (rain, sprinkler, wet = 1), by hand.
     let j = |r: f64, s: f64| -> f64 {
         let pr = if r == 1.0 { 0.2 } else { 0.8 };
@@ -90,12 +90,24 @@ fn function_interventions_enumerate_the_factual_value() -> Result<()> {
 fn batched_sites_enumerate_every_element() -> Result<()> {
     // Three iid coins with bias θ ∈ {0.2, 0.7} (uniform prior); two heads observed in total.
     let model = || -> Result<()> {
-        let theta_ix = sample("theta", Categorical::from_probs(&Tensor::new(&[0.5f64, 0.5], &Device::Cpu)?)?)?;
-        let theta = if theta_ix.to_scalar::<f64>()? == 0.0 { 0.2 } else { 0.7 };
-        let coins = plate("coins", 3, |_| sample("coin", Bernoulli::from_probs(&t(theta))?))?;
+        let theta_ix = sample(
+            "theta",
+            Categorical::from_probs(&Tensor::new(&[0.5f64, 0.5], &Device::Cpu)?)?,
+        )?;
+        let theta = if theta_ix.to_scalar::<f64>()? == 0.0 {
+            0.2
+        } else {
+            0.7
+        };
+        let coins = plate("coins", 3, |_| {
+            sample("coin", Bernoulli::from_probs(t(theta))?)
+        })?;
         assert_eq!(coins.dims(), &[3]);
         let heads = coins.sum_all()?.to_scalar::<f64>()?;
-        ppl_core::runtime::factor("two_heads", &t(if heads == 2.0 { 0.0 } else { f64::NEG_INFINITY }))
+        ppl_core::runtime::factor(
+            "two_heads",
+            &t(if heads == 2.0 { 0.0 } else { f64::NEG_INFINITY }),
+        )
     };
     let post = enumerate(model)?;
     assert_eq!(post.len(), 2 * 8);
@@ -118,15 +130,15 @@ fn continuous_latents_and_impossible_evidence_are_errors() {
     assert!(err.to_string().contains("`x`"), "{err}");
 
     let err = enumerate(|| {
-        let a = sample("a", Bernoulli::from_probs(&t(0.0))?)?;
-        condition([("b", &t(1.0))], || sample("b", Bernoulli::from_probs(&a)?))
+        let a = sample("a", Bernoulli::from_probs(t(0.0))?)?;
+        condition([("b", t(1.0))], || sample("b", Bernoulli::from_probs(&a)?))
     })
     .unwrap_err();
     assert!(err.to_string().contains("impossible"), "{err}");
 
     let err = Enumerate::new()
         .max_assignments(100)
-        .run(|| plate("p", 10, |_| sample("c", Bernoulli::from_probs(&t(0.5))?)))
+        .run(|| plate("p", 10, |_| sample("c", Bernoulli::from_probs(t(0.5))?)))
         .unwrap_err();
     assert!(err.to_string().contains("`c`"), "{err}");
 }

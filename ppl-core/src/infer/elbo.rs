@@ -135,7 +135,11 @@ impl TraceElbo {
             (Some(lp), Some(lq)) => (&lp - lq.to_dtype(lp.dtype())?)?,
             (Some(lp), None) => lp,
             (None, Some(lq)) => lq.neg()?,
-            (None, None) => return Err(Error::usage("neither the model nor the guide has a sample site")),
+            (None, None) => {
+                return Err(Error::usage(
+                    "neither the model nor the guide has a sample site",
+                ))
+            }
         }; // shape (p,)
         let values = elbo.to_dtype(DType::F64)?.to_vec1::<f64>()?;
         let mean = values.iter().sum::<f64>() / p as f64;
@@ -152,7 +156,10 @@ impl TraceElbo {
             });
         }
         let mut surrogate = elbo.clone();
-        for site in gtr.iter().filter(|s| s.is_latent() && !drew_with_rsample(s)) {
+        for site in gtr
+            .iter()
+            .filter(|s| s.is_latent() && !drew_with_rsample(s))
+        {
             let lq = per_particle(&site.scaled_log_prob()?, site, dim, p)?;
             let b = self.baselines.entry(site.name.clone()).or_insert(mean);
             let centred: Vec<f64> = values.iter().map(|v| v - *b).collect();

@@ -128,10 +128,9 @@ impl Messenger for Enumerator {
             return Ok(());
         }
         runtime::broadcast_to_plates(msg)?;
-        let dist = msg
-            .dist
-            .as_ref()
-            .ok_or_else(|| Error::usage(format!("sample site `{}` has no distribution", msg.name)))?;
+        let dist = msg.dist.as_ref().ok_or_else(|| {
+            Error::usage(format!("sample site `{}` has no distribution", msg.name))
+        })?;
         if !dist.has_enumerate_support() {
             return Err(Error::Unsupported {
                 what: format!(
@@ -209,7 +208,9 @@ fn assignment_value(
 /// enumerated sites that a function intervention replaced (their factual value mattered).
 fn log_joint(tr: &Trace, enumerated: &[String]) -> Result<f64> {
     let mut total = if tr.iter().any(|s| s.scores()) {
-        tr.log_prob_sum()?.to_dtype(DType::F64)?.to_scalar::<f64>()?
+        tr.log_prob_sum()?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?
     } else {
         0.0
     };
@@ -315,7 +316,8 @@ impl Enumeration {
         let mut acc: BTreeMap<Vec<OrderedF64>, f64> = BTreeMap::new();
         for (tr, p) in self.iter() {
             let v = to_f64s(tr.value(name)?)?;
-            *acc.entry(v.into_iter().map(OrderedF64).collect()).or_default() += p;
+            *acc.entry(v.into_iter().map(OrderedF64).collect())
+                .or_default() += p;
         }
         let (values, probs) = acc
             .into_iter()
@@ -328,7 +330,13 @@ impl Enumeration {
 fn non_finite_site(tr: &Trace) -> Option<String> {
     tr.iter().filter(|s| s.scores()).find_map(|s| {
         let lp = s.scaled_log_prob().ok()?;
-        let v = lp.to_dtype(DType::F64).ok()?.sum_all().ok()?.to_scalar::<f64>().ok()?;
+        let v = lp
+            .to_dtype(DType::F64)
+            .ok()?
+            .sum_all()
+            .ok()?
+            .to_scalar::<f64>()
+            .ok()?;
         (!v.is_finite()).then(|| s.name.clone())
     })
 }

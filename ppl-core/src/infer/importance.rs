@@ -133,11 +133,7 @@ impl ImportanceResults {
 
     /// The effective sample size `1 / Σ w̄²` (between 1 and the number of samples).
     pub fn effective_sample_size(&self) -> f64 {
-        1.0 / self
-            .normalized_weights()
-            .iter()
-            .map(|w| w * w)
-            .sum::<f64>()
+        1.0 / self.normalized_weights().iter().map(|w| w * w).sum::<f64>()
     }
 
     /// The estimate of the log evidence `log p(data)`: `log mean exp(log w)`.

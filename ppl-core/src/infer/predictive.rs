@@ -124,13 +124,17 @@ impl Predictive {
                     columns.entry(name.clone()).or_default().push(v);
                 }
             } else {
-                for s in tr.iter().filter(|s| {
-                    s.is_sample() || s.kind == crate::runtime::SiteKind::Deterministic
-                }) {
+                for s in tr
+                    .iter()
+                    .filter(|s| s.is_sample() || s.kind == crate::runtime::SiteKind::Deterministic)
+                {
                     if s.dist.as_ref().is_some_and(|d| d.name() == "Unit") {
                         continue;
                     }
-                    columns.entry(s.name.clone()).or_default().push(s.value.clone());
+                    columns
+                        .entry(s.name.clone())
+                        .or_default()
+                        .push(s.value.clone());
                 }
             }
         }
@@ -145,9 +149,7 @@ impl Predictive {
                         self.num_samples
                     )));
                 }
-                let stacked = Tensor::stack(&vs, 0).map_err(|e| {
-                    Error::from(e).at_site(&name)
-                })?;
+                let stacked = Tensor::stack(&vs, 0).map_err(|e| Error::from(e).at_site(&name))?;
                 Ok((name, stacked))
             })
             .collect()

@@ -183,7 +183,10 @@ fn check_gradients(store: &ParamStore, grads: &candle_core::backprop::GradStore)
     }
     for (name, e) in &entries {
         if let Some(g) = grads.get(e.var.as_tensor()) {
-            let s = g.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+            let s = g
+                .sum_all()?
+                .to_dtype(candle_core::DType::F64)?
+                .to_scalar::<f64>()?;
             if !s.is_finite() {
                 return Err(Error::NonFinite {
                     site: name.clone(),

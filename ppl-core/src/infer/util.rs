@@ -23,5 +23,8 @@ pub(crate) fn to_f64s(t: &Tensor) -> Result<Vec<f64>> {
 
 /// A 0-dim (or one-element) tensor as an f64.
 pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(DType::F64)?.flatten_all()?.sum_all()?.to_scalar::<f64>()?)
+    Ok(t.to_dtype(DType::F64)?
+        .flatten_all()?
+        .sum_all()?
+        .to_scalar::<f64>()?)
 }

@@ -23,11 +23,15 @@ pub fn biject_to(support: Support) -> Result<Option<TransformRef>> {
     Ok(match support {
         Support::Real | Support::Any => None,
         Support::Positive => Some(Arc::new(ExpTransform)),
-        Support::GreaterThan(lo) => Some(ExpTransform.then(AffineTransform::new(lo, 1.0)?).shared()),
-        Support::UnitInterval => Some(Arc::new(SigmoidTransform)),
-        Support::Interval(lo, hi) => {
-            Some(SigmoidTransform.then(AffineTransform::new(lo, hi - lo)?).shared())
+        Support::GreaterThan(lo) => {
+            Some(ExpTransform.then(AffineTransform::new(lo, 1.0)?).shared())
         }
+        Support::UnitInterval => Some(Arc::new(SigmoidTransform)),
+        Support::Interval(lo, hi) => Some(
+            SigmoidTransform
+                .then(AffineTransform::new(lo, hi - lo)?)
+                .shared(),
+        ),
         Support::Boolean | Support::IntegerInterval(..) | Support::Simplex => {
             return Err(Error::Unsupported {
                 what: format!("a bijection from the reals onto {support}"),

@@ -2,6 +2,7 @@
 
 use candle_core::Tensor;
 
+use super::cache::LogDetCache;
 use super::{check_event_rank, sum_rightmost, Transform, TransformRef};
 use crate::dist::Support;
 use crate::error::Result;
@@ -9,6 +10,10 @@ use crate::error::Result;
 /// The chain `x ↦ t_n(… t_2(t_1(x)))` (Pyro's `ComposeTransform`). Its event dim is the largest
 /// of its parts'; the log-det of a part acting on fewer dims is summed over the rest, so that
 /// every term has the chain's shape. The empty chain is the identity.
+///
+/// `inverse` collects the parts' log-dets on its way back and keeps their sum for the
+/// `log_abs_det_jacobian` call that follows it in `log_prob`, so that a chain of flow layers is
+/// not run forward again.
 ///
 /// ```
 /// use ppl_core::transforms::{AffineTransform, ComposeTransform, ExpTransform, Transform, TransformExt};
@@ -29,13 +34,18 @@ use crate::error::Result;
 pub struct ComposeTransform {
     parts: Vec<TransformRef>,
     event_dim: usize,
+    cache: LogDetCache,
 }
 
 impl ComposeTransform {
     /// The chain applying `parts` first to last.
     pub fn new(parts: Vec<TransformRef>) -> Self {
         let event_dim = parts.iter().map(|p| p.event_dim()).max().unwrap_or(0);
-        ComposeTransform { parts, event_dim }
+        ComposeTransform {
+            parts,
+            event_dim,
+            cache: LogDetCache::default(),
+        }
     }
 
     /// The parts, in the order they are applied.
@@ -74,13 +84,27 @@ impl Transform for ComposeTransform {
 
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
         let mut v = y.clone();
+        let mut total: Option<Tensor> = None;
         for p in self.parts.iter().rev() {
-            v = p.inverse(&v)?;
+            let x = p.inverse(&v)?;
+            // Parts that compute their log-det on the way (flow layers) answer from their cache.
+            let t = self.term(p, &x, &v)?;
+            total = Some(match total {
+                None => t,
+                Some(acc) => acc.broadcast_add(&t)?,
+            });
+            v = x;
+        }
+        if let Some(t) = total {
+            self.cache.put(&v, y, &t);
         }
         Ok(v)
     }
 
     fn log_abs_det_jacobian(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        if let Some(l) = self.cache.get(x, y) {
+            return Ok(l);
+        }
         let Some((last, init)) = self.parts.split_last() else {
             return self.zero_log_det(x);
         };

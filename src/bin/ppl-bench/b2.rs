@@ -75,7 +75,11 @@ pub fn run(opts: &Opts) -> Result<bool> {
             && err_avg < TOL_AVG;
         let sigma = store.scope(|| svi.guide().median())?["sigma"].to_scalar::<f32>()? as f64;
         let tail = &losses[STEPS - 100..];
-        let variant = if validate { "svi_step" } else { "svi_step,novalidate" };
+        let variant = if validate {
+            "svi_step"
+        } else {
+            "svi_step,novalidate"
+        };
         ok &= Record::new(
             "B2_svi_regression",
             variant,

@@ -152,7 +152,10 @@ impl Record {
             ("min_s".into(), s.min.into()),
             ("mean_s".into(), s.mean.into()),
             ("p90_s".into(), s.p90.into()),
-            ("per_unit_us".into(), (s.median / units_per_rep as f64 * 1e6).into()),
+            (
+                "per_unit_us".into(),
+                (s.median / units_per_rep as f64 * 1e6).into(),
+            ),
             ("unit".into(), unit.into()),
             ("units_per_rep".into(), units_per_rep.into()),
             ("reps".into(), times.len().into()),

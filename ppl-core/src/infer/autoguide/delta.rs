@@ -75,7 +75,11 @@ impl Guide for AutoDelta {
         let core = &self.core;
         core.built()?.run(|site, index| {
             let (s, init) = (site.clone(), core.init.clone());
-            let loc = param_constrained(core.loc_name(&site.name), move || s.init_loc(&init), Constraint::Real)?;
+            let loc = param_constrained(
+                core.loc_name(&site.name),
+                move || s.init_loc(&init),
+                Constraint::Real,
+            )?;
             let loc = index(&loc)?;
             let value = match &site.transform {
                 Some(t) => t.forward(&loc)?,

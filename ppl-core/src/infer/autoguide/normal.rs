@@ -106,7 +106,11 @@ impl Guide for AutoNormal {
         let (core, init_scale) = (&self.core, self.init_scale);
         core.built()?.run(|site, index| {
             let (s, init) = (site.clone(), core.init.clone());
-            let loc = param_constrained(core.loc_name(&site.name), move || s.init_loc(&init), Constraint::Real)?;
+            let loc = param_constrained(
+                core.loc_name(&site.name),
+                move || s.init_loc(&init),
+                Constraint::Real,
+            )?;
             let (shape, dtype, device) = (site.shape.clone(), site.dtype, site.device.clone());
             let scale = param_constrained(
                 format!("{}.scales.{}", core.prefix, site.name),

@@ -62,7 +62,11 @@ impl ProtoSite {
                 };
             }
         }
-        Ok(Tensor::zeros(self.shape.as_slice(), self.dtype, &self.device)?)
+        Ok(Tensor::zeros(
+            self.shape.as_slice(),
+            self.dtype,
+            &self.device,
+        )?)
     }
 
     /// The axis of `frame`'s dim in the value.
@@ -86,7 +90,10 @@ impl Prototype {
         let (_, tr) = block(Hide::All, || trace(&mut *model))?;
         let mut sites = Vec::new();
         let mut plates = BTreeMap::new();
-        for s in tr.iter().filter(|s| s.is_latent() && s.kind == SiteKind::Sample) {
+        for s in tr
+            .iter()
+            .filter(|s| s.is_latent() && s.kind == SiteKind::Sample)
+        {
             let dist = s
                 .dist
                 .as_ref()
@@ -94,7 +101,11 @@ impl Prototype {
             let support = dist.support();
             if support.is_discrete() {
                 return Err(Error::Unsupported {
-                    what: format!("{guide} for discrete latent site `{}` ({})", s.name, dist.name()),
+                    what: format!(
+                        "{guide} for discrete latent site `{}` ({})",
+                        s.name,
+                        dist.name()
+                    ),
                     why: "autoguides model continuous sites; enumerate the site, or write a guide"
                         .into(),
                 });
