@@ -24,8 +24,8 @@
 pub use models;
 pub use ppl_core;
 pub use ppl_core::{
-    candle_core, causal, dist, error, handlers, infer, optim, params, rng, runtime, special,
-    transforms,
+    candle_core, causal, dist, error, handlers, infer, kernels, nn, optim, params, rng, runtime,
+    special, transforms,
 };
 pub use ppl_core::{Error, Result};
 pub use ppl_macros::{deterministic, factor, model, observe, param, plate, sample, scope};
@@ -35,6 +35,11 @@ pub mod workloads;
 /// Everything a model or a query usually needs, in one import.
 pub mod prelude {
     pub use candle_core::{DType, Device, Tensor};
+    pub use ppl_core::causal::{
+        cf_value, counterfactual, counterfactual_exact, factual_log_prob, factual_value, gather,
+        log_prob_by_world, multi_world, scatter, site_world, soft_condition, twin_world, world,
+        Dag, Kernel, Scm, Worlds, COUNTERFACTUAL, FACTUAL, TWIN,
+    };
     pub use ppl_core::dist::{
         Bernoulli, Beta, Categorical, Delta, DistExt, DistRef, Distribution, Exponential, Gamma,
         Independent, LogNormal, Normal, TransformedDistribution, Uniform,
@@ -42,6 +47,10 @@ pub mod prelude {
     pub use ppl_core::handlers::{
         block, condition, do_, mask, replay, scale, scope, seed, substitute, trace, Hide, Trace,
     };
+    pub use ppl_core::infer::{
+        enumerate, AutoDelta, AutoNormal, Guide, Importance, Predictive, Svi, TraceElbo,
+    };
+    pub use ppl_core::optim::{Adam, ClippedAdam, Optimizer, Sgd};
     pub use ppl_core::params::{Constraint, ParamStore};
     pub use ppl_core::runtime::{
         deterministic, factor, observe, param, param_constrained, plate, sample, Intervention,

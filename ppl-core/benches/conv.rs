@@ -146,6 +146,7 @@ impl Layer {
 }
 
 fn per_layer(c: &mut Criterion) {
+    setup();
     ppl_core::runtime::pin_thread_count();
     let mut r = rng::from_seed(0);
     for layer in LAYERS {
@@ -170,9 +171,14 @@ fn per_layer(c: &mut Criterion) {
 
 /// The four layers chained as B4 chains them: the encoder's two convs on data images (no input
 /// gradient), the decoder's two transposed convs on a latent feature map that needs one;
-/// `relu` puts B4's activations between the layers.
+/// `relu` puts B4's activations between the layers (our fused kernel with ours, candle's
+/// otherwise).
 fn stack_step(ours: bool, relu: bool, s: &Stack) -> candle_core::backprop::GradStore {
-    let act = |t: Tensor| if relu { t.relu().unwrap() } else { t };
+    let act = |t: Tensor| match (relu, ours) {
+        (false, _) => t,
+        (true, true) => ppl_core::kernels::relu(&t).unwrap(),
+        (true, false) => t.relu().unwrap(),
+    };
     let h = act(LAYERS[0].run(ours, &s.image, &s.weights[0]));
     let enc = act(LAYERS[1].run(ours, &h, &s.weights[1]));
     let h = act(LAYERS[2].run(ours, &s.latent, &s.weights[2]));
@@ -204,6 +210,7 @@ impl Stack {
 }
 
 fn stack(c: &mut Criterion) {
+    setup();
     let s = Stack::new();
     let mut g = c.benchmark_group("B4 conv stack");
     for (label, relu) in [("", false), (" with relu", true)] {
@@ -216,12 +223,35 @@ fn stack(c: &mut Criterion) {
     g.finish();
 }
 
+/// `PPL_KEEP_FREED=1` measures with [`ppl_core::runtime::keep_freed_memory`] in force.
+fn setup() {
+    if std::env::var_os("PPL_KEEP_FREED").is_some() {
+        assert!(ppl_core::runtime::keep_freed_memory());
+    }
+}
+
+/// The activation alone, on the largest B4 feature map.
+fn activation(c: &mut Criterion) {
+    setup();
+    let mut r = rng::from_seed(2);
+    let x = Var::from_tensor(&randn(&mut r, &[BATCH, 32, 14, 14])).unwrap();
+    let up = randn(&mut r, &[BATCH, 32, 14, 14]);
+    let mut g = c.benchmark_group("relu 64x32x14x14");
+    g.bench_function("fwd+bwd ours", |b| {
+        b.iter(|| dot(&ppl_core::kernels::relu(&x).unwrap(), &up).backward().unwrap())
+    });
+    g.bench_function("fwd+bwd candle", |b| {
+        b.iter(|| dot(&x.relu().unwrap(), &up).backward().unwrap())
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = per_layer, stack
+    targets = per_layer, stack, activation
 }
 criterion_main!(benches);

@@ -494,3 +494,38 @@ fn bad_arguments_are_typed_errors() {
     let w64 = Tensor::zeros((1, 1, 2, 2), DType::F64, &dev).unwrap();
     expect_usage(conv2d(&t(&[1, 1, 4, 4]), &w64, &c), "F64");
 }
+
+/// The fused (leaky) ReLU against candle's ops: values and gradients, on sizes
+/// below and above the parallel chunk, in both dtypes.
+#[test]
+fn fused_relu_matches_candle() {
+    use ppl_core::kernels::{leaky_relu, relu};
+    let mut r = rng::from_seed(11);
+    for dtype in [DType::F32, DType::F64] {
+        for n in [7usize, 100_003] {
+            for slope in [0.0, 0.01, 0.3, 1.0] {
+                let x = Var::from_tensor(&normal(&mut r, &[n], dtype)).unwrap();
+                let g = normal(&mut r, &[n], dtype);
+                let ours = if slope == 0.0 {
+                    relu(&x).unwrap()
+                } else {
+                    leaky_relu(&x, slope).unwrap()
+                };
+                let theirs = x.maximum(&x.affine(slope, 0.0).unwrap()).unwrap();
+                assert_eq!(rel_err(&ours, &theirs), 0.0, "forward, slope {slope}");
+                let grad = |y: &Tensor| {
+                    let gs = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
+                    gs.get(&x).unwrap().clone()
+                };
+                assert_eq!(rel_err(&grad(&ours), &grad(&theirs)), 0.0, "grad, slope {slope}");
+            }
+        }
+    }
+    // A non-contiguous input goes through the same kernel.
+    let x = normal(&mut r, &[3, 5], DType::F32).t().unwrap();
+    assert_eq!(rel_err(&relu(&x).unwrap(), &x.relu().unwrap()), 0.0);
+    assert!(matches!(
+        leaky_relu(&x, 1.5),
+        Err(Error::InvalidParameter { .. })
+    ));
+}

@@ -6,7 +6,7 @@
 //! kernels of this module (forward and backward); on CUDA or Metal, or for other dtypes, they
 //! call candle's `Tensor::conv2d` / `Tensor::conv_transpose2d`.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
 use super::conv_op::{apply, Kind};
 use super::geometry::{conv_out_len, conv_transpose_out_len, Geometry};
@@ -110,10 +110,6 @@ fn check_common(
     Ok(())
 }
 
-/// Whether our kernels handle this tensor (CPU, f32 or f64).
-fn ours(x: &Tensor) -> bool {
-    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
-}
 
 /// 2-d convolution (cross-correlation, like torch's `conv2d`) of `x` `(B, C_in, H, W)` with
 /// weight `w` `(C_out, C_in / groups, kH, kW)`, giving `(B, C_out, H_out, W_out)` with
@@ -172,7 +168,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, cfg: &Conv2dConfig) -> Result<Tensor> {
             cfg.padding
         )));
     };
-    if !ours(x) {
+    if !super::ours(x) {
         return Ok(x.conv2d(w, cfg.padding, cfg.stride, cfg.dilation, groups)?);
     }
     let geom = Geometry {
@@ -255,7 +251,7 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, cfg: &ConvTranspose2dConfig) -> 
             w.dims()
         )));
     };
-    if !ours(x) {
+    if !super::ours(x) {
         return Ok(x.conv_transpose2d(
             w,
             cfg.padding,

@@ -13,6 +13,14 @@ mod cpu_conv;
 mod gemm;
 mod geometry;
 mod im2col;
+mod relu;
 mod scratch;
 
 pub use conv::{conv2d, conv_transpose2d, Conv2dConfig, ConvTranspose2dConfig};
+pub use relu::{leaky_relu, relu};
+
+/// Whether our kernels handle this tensor (CPU, f32 or f64); other devices and dtypes fall
+/// through to candle's ops.
+fn ours(x: &candle_core::Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+}

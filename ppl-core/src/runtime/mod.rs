@@ -22,4 +22,4 @@ pub use primitives::{
     deterministic, factor, observe, param, param_constrained, sample, sample_with,
 };
 pub use stack::{apply_stack, depth, enter, push, HandlerGuard, HandlerRef, Messenger};
-pub use threads::pin_thread_count;
+pub use threads::{keep_freed_memory, pin_thread_count};

@@ -148,8 +148,8 @@ impl AffineCoupling {
             }
             None => cond.clone(),
         };
-        let hdn = self.conv0.forward(&input)?.relu()?;
-        let hdn = self.conv1.forward(&hdn)?.relu()?;
+        let hdn = crate::kernels::relu(&self.conv0.forward(&input)?)?;
+        let hdn = crate::kernels::relu(&self.conv1.forward(&hdn)?)?;
         let out = self.conv2.forward(&hdn)?;
         let half = out.dim(1)? / 2;
         let s = out.narrow(1, 0, half)?;
