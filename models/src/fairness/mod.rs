@@ -1,0 +1,18 @@
+//! Counterfactual fairness tools that need no trained image model (issue 11, parts 3–5):
+//!
+//! - [`metrics`]: average precision, DEO, directional bias amplification, the KL divergence
+//!   between the groups' score histograms, calibrated and F1-optimal thresholds, demographic
+//!   parity of generations and counterfactual flip rates.
+//! - [`bootstrap`]: any metric's bootstrap median ± 2σ.
+//! - [`svm`]: a linear SVM returning unit-normal [`Hyperplane`](svm::Hyperplane)s.
+//! - [`debias`]: Ramaswamy et al.'s (2021) complementary latents.
+//! - [`esm`]: Lucas & Kemp's extended structural model counterfactuals over a discrete
+//!   [`Scm`](ppl_core::causal::Scm), exact and sampled through the handlers.
+//! - [`sticky`]: the same keep/redraw kernel on a continuous noise tensor (GAN latents).
+
+pub mod bootstrap;
+pub mod debias;
+pub mod esm;
+pub mod metrics;
+pub mod sticky;
+pub mod svm;
