@@ -12,3 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod deepscm;
+pub mod face_scm;
+pub mod fairness;
+pub mod report;
