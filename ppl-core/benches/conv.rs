@@ -238,7 +238,11 @@ fn activation(c: &mut Criterion) {
     let up = randn(&mut r, &[BATCH, 32, 14, 14]);
     let mut g = c.benchmark_group("relu 64x32x14x14");
     g.bench_function("fwd+bwd ours", |b| {
-        b.iter(|| dot(&ppl_core::kernels::relu(&x).unwrap(), &up).backward().unwrap())
+        b.iter(|| {
+            dot(&ppl_core::kernels::relu(&x).unwrap(), &up)
+                .backward()
+                .unwrap()
+        })
     });
     g.bench_function("fwd+bwd candle", |b| {
         b.iter(|| dot(&x.relu().unwrap(), &up).backward().unwrap())

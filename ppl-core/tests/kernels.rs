@@ -517,7 +517,11 @@ fn fused_relu_matches_candle() {
                     let gs = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
                     gs.get(&x).unwrap().clone()
                 };
-                assert_eq!(rel_err(&grad(&ours), &grad(&theirs)), 0.0, "grad, slope {slope}");
+                assert_eq!(
+                    rel_err(&grad(&ours), &grad(&theirs)),
+                    0.0,
+                    "grad, slope {slope}"
+                );
             }
         }
     }

@@ -110,7 +110,6 @@ fn check_common(
     Ok(())
 }
 
-
 /// 2-d convolution (cross-correlation, like torch's `conv2d`) of `x` `(B, C_in, H, W)` with
 /// weight `w` `(C_out, C_in / groups, kH, kW)`, giving `(B, C_out, H_out, W_out)` with
 /// `H_out = (H + 2·padding − dilation·(kH − 1) − 1) / stride + 1`.
