@@ -1,7 +1,7 @@
 //! `ppl-bench`: the peer workloads of `shared/BENCHMARKS.md`, run through ppl's public API and
 //! printed as JSON lines in the peers' format (`shared/peers/README.md`).
 //!
-//! `cargo run --release --bin ppl-bench -- [B1|B2|all] [--reps N] [--warmup N]`
+//! `cargo run --release --bin ppl-bench -- [B1|B2|B3|B4|B5|all] [--reps N] [--warmup N]`
 //!
 //! Each workload verifies its answer as the peers do; the command exits non-zero when a check
 //! fails. `--reps`/`--warmup` override every workload's defaults (for smoke runs).
@@ -10,6 +10,9 @@ use std::process::ExitCode;
 
 mod b1;
 mod b2;
+mod b3;
+mod b4;
+mod b5;
 mod report;
 
 /// Command-line options shared by the workloads.
@@ -18,18 +21,22 @@ pub struct Opts {
     pub warmup: Option<usize>,
 }
 
-const WORKLOADS: [&str; 2] = ["B1", "B2"];
+const WORKLOADS: [&str; 5] = ["B1", "B2", "B3", "B4", "B5"];
 
 fn run(which: &str, opts: &Opts) -> ppl::Result<bool> {
     match which {
         "B1" => b1::run(opts),
         "B2" => b2::run(opts),
+        "B3" => b3::run(opts),
+        "B4" => b4::run(opts),
+        "B5" => b5::run(opts),
         _ => unreachable!("checked against WORKLOADS"),
     }
 }
 
 fn main() -> ExitCode {
     ppl::runtime::pin_thread_count();
+    ppl::runtime::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut which: Vec<String> = Vec::new();
     let mut opts = Opts {
