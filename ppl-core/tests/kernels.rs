@@ -533,3 +533,44 @@ fn fused_relu_matches_candle() {
         Err(Error::InvalidParameter { .. })
     ));
 }
+
+/// The per-channel bias add against candle's `broadcast_add`: value and both gradients, for a
+/// feature map (channel dim 1) and a feature matrix (last dim), in both dtypes.
+#[test]
+fn bias_add_matches_candle() {
+    use ppl_core::kernels::add_bias;
+    let mut r = rng::from_seed(12);
+    for dtype in [DType::F32, DType::F64] {
+        for (shape, dim) in [
+            (vec![4usize, 3, 5, 6], 1usize),
+            (vec![7, 9], 1),
+            (vec![2, 3, 4], 2),
+        ] {
+            let x = Var::from_tensor(&normal(&mut r, &shape, dtype)).unwrap();
+            let b = Var::from_tensor(&normal(&mut r, &[shape[dim]], dtype)).unwrap();
+            let g = normal(&mut r, &shape, dtype);
+            let mut bshape = vec![1; shape.len()];
+            bshape[dim] = shape[dim];
+            let ours = add_bias(&x, &b, dim).unwrap();
+            let theirs = x.broadcast_add(&b.reshape(bshape).unwrap()).unwrap();
+            assert_eq!(rel_err(&ours, &theirs), 0.0);
+            let grads = |y: &Tensor| {
+                let gs = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
+                (gs.get(&x).unwrap().clone(), gs.get(&b).unwrap().clone())
+            };
+            let ((gx, gb), (hx, hb)) = (grads(&ours), grads(&theirs));
+            assert_eq!(rel_err(&gx, &hx), 0.0);
+            assert!(rel_err(&gb, &hb) < tol(dtype), "{shape:?} {dtype:?}");
+        }
+    }
+    let x = normal(&mut r, &[2, 3], DType::F32);
+    let wrong = normal(&mut r, &[2], DType::F32);
+    assert!(matches!(
+        add_bias(&x, &wrong, 1),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        add_bias(&x, &wrong, 5),
+        Err(Error::ShapeMismatch { .. })
+    ));
+}

@@ -7,6 +7,7 @@
 //! and for dtypes other than f32 and f64, they fall through to candle's own ops.
 
 pub(crate) mod adam;
+mod bias;
 mod conv;
 mod conv_op;
 mod cpu_conv;
@@ -16,6 +17,7 @@ mod im2col;
 mod relu;
 mod scratch;
 
+pub use bias::add_bias;
 pub use conv::{conv2d, conv_transpose2d, Conv2dConfig, ConvTranspose2dConfig};
 pub use relu::{leaky_relu, relu};
 

@@ -74,7 +74,7 @@ impl Conv2d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (flat, lead) = to_nchw(x, "Conv2d")?;
         let y = conv2d(&flat, &self.weight, &self.cfg)?;
-        let y = y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)?;
+        let y = crate::kernels::add_bias(&y, &self.bias, 1)?;
         from_nchw(&y, &lead)
     }
 }
@@ -127,7 +127,7 @@ impl ConvTranspose2d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (flat, lead) = to_nchw(x, "ConvTranspose2d")?;
         let y = conv_transpose2d(&flat, &self.weight, &self.cfg)?;
-        let y = y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)?;
+        let y = crate::kernels::add_bias(&y, &self.bias, 1)?;
         from_nchw(&y, &lead)
     }
 }

@@ -67,7 +67,7 @@ impl Linear {
         let flat = x.reshape((n, in_dim))?;
         let mut y = flat.matmul(&self.weight.t()?)?;
         if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
+            y = crate::kernels::add_bias(&y, b, 1)?;
         }
         let mut shape = lead.to_vec();
         shape.push(out_dim);
