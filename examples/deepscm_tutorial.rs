@@ -389,7 +389,7 @@ fn bar_row(table: &mut Table, what: &str, value: f64, bar: f64) -> Result<Value>
     table.row(vec![
         what.to_string(),
         fmt_num(value, 3),
-        format!("< {bar}"),
+        format!("< {}", fmt_num(bar, 3)),
         margin,
     ])?;
     Ok(json!({"what": what, "value": value, "bar": bar, "met": met}))
@@ -578,19 +578,27 @@ fn write_report(
                 ("do(t)", &e.do_thickness, &ind.eval.do_thickness),
                 ("do(i)", &e.do_intensity, &ind.eval.do_intensity),
             ] {
-                let pairs = [
-                    (
-                        "thickness MAE",
-                        f.effectiveness.thickness_mae,
-                        i.effectiveness.thickness_mae,
-                    ),
-                    (
-                        "intensity MAE",
-                        f.effectiveness.intensity_mae,
-                        i.effectiveness.intensity_mae,
-                    ),
-                    ("ground-truth MAE", f.ground_truth_mae, i.ground_truth_mae),
-                ];
+                // The intervened attribute's effectiveness and the ground truth: the other
+                // attribute of Independent's unchanged image is trivially "preserved".
+                let pairs = if q == "do(t)" {
+                    [
+                        (
+                            "thickness MAE",
+                            f.effectiveness.thickness_mae,
+                            i.effectiveness.thickness_mae,
+                        ),
+                        ("ground-truth MAE", f.ground_truth_mae, i.ground_truth_mae),
+                    ]
+                } else {
+                    [
+                        (
+                            "intensity MAE",
+                            f.effectiveness.intensity_mae,
+                            i.effectiveness.intensity_mae,
+                        ),
+                        ("ground-truth MAE", f.ground_truth_mae, i.ground_truth_mae),
+                    ]
+                };
                 for (what, full_v, ind_v) in pairs {
                     // Full beats Independent: the bar is Independent's own value.
                     bars_json.push(bar_row(
