@@ -109,7 +109,7 @@ impl Options {
             fresh: false,
             faces_train: if quick { 1000 } else { 4000 },
             faces_epochs: if quick {
-                3
+                8
             } else {
                 FaceTrainConfig::default().epochs
             },
@@ -158,7 +158,11 @@ impl Options {
     fn device(&self) -> Result<Device> {
         match self.device.as_str() {
             "cpu" => Ok(Device::Cpu),
-            "cuda" => Ok(Device::new_cuda(0)?),
+            "cuda" => Device::new_cuda(0).map_err(|e| {
+                Error::usage(format!(
+                    "--device cuda: {e} (build with `cargo run --release --features cuda ..`)"
+                ))
+            }),
             other => Err(Error::usage(format!(
                 "--device: expected cpu or cuda, got `{other}`"
             ))),

@@ -241,7 +241,7 @@ fn default_model_quality() {
     let test = FaceData::generate(&faces, 0, 1_000_000, 256, 32, &Device::Cpu).unwrap();
     let mut scm = FaceScm::new(FaceScmConfig::default(), &Device::Cpu, 0).unwrap();
     let cfg = FaceTrainConfig {
-        epochs: env("FACE_EPOCHS", 10),
+        epochs: env("FACE_EPOCHS", 30),
         ..FaceTrainConfig::default()
     };
     let s = train(&mut scm, &train_data, &cfg, None, |e| {

@@ -16,7 +16,9 @@ pub struct FaceScmConfig {
     pub encoder_hidden: usize,
     /// Channels of the decoder's first feature map and of its hidden transposed convolution.
     pub decoder_channels: [usize; 2],
-    /// Standard deviation of the pixel noise on the logit scale (fixed, not learned).
+    /// Standard deviation of the pixel noise on the logit scale (fixed, not learned). The default
+    /// 0.3 leaves the KL term enough weight that attributes are read from the decoder's condition
+    /// rather than copied into `z` (measured at 30 epochs: reconstruction MAE 6.9 of 255).
     pub pixel_scale: f64,
     /// The logit transform's margin: pixels `x ∈ [0, 1]` are modelled as
     /// `logit(α + (1 − 2α) x)`.
@@ -31,7 +33,7 @@ impl Default for FaceScmConfig {
             encoder_channels: [16, 32],
             encoder_hidden: 128,
             decoder_channels: [32, 16],
-            pixel_scale: 0.1,
+            pixel_scale: 0.3,
             alpha: 0.05,
         }
     }
@@ -108,7 +110,7 @@ pub struct FaceTrainConfig {
 impl Default for FaceTrainConfig {
     fn default() -> Self {
         FaceTrainConfig {
-            epochs: 10,
+            epochs: 30,
             batch_size: 64,
             lr: 2e-3,
             cpd_lr: 5e-2,

@@ -8,6 +8,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
+use super::slice;
 use crate::error::{Error, Result};
 
 /// `x` viewed as `(outer, channels, inner)`.
@@ -25,13 +26,6 @@ struct BiasAdd(Geometry);
 /// The bias gradient: `grad` summed over every dim but the channel dim.
 #[derive(Clone, Copy, Debug)]
 struct BiasGrad(Geometry);
-
-fn slice<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("{op}: operand is not contiguous ({:?})", layout.stride()),
-    }
-}
 
 fn add<T: Copy + std::ops::Add<Output = T>>(g: Geometry, x: &[T], b: &[T]) -> Vec<T> {
     let mut out = Vec::with_capacity(x.len());

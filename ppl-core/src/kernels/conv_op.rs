@@ -10,6 +10,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use super::cpu_conv::{gather, scatter, weight_grad};
 use super::geometry::Geometry;
 use super::scratch::Scratch;
+use super::slice;
 
 /// Which of the three kernels an op runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,14 +62,6 @@ pub(crate) fn apply(
         .apply_op2(&b.contiguous()?, ConvOp { kind, geom })
 }
 
-/// The operand's data as one contiguous slice.
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("{op}: operand is not contiguous ({:?})", layout.stride()),
-    }
-}
-
 impl CustomOp2 for ConvOp {
     fn name(&self) -> &'static str {
         match self.kind {
@@ -98,10 +91,10 @@ impl CustomOp2 for ConvOp {
         let name = self.name();
         let storage = match (s1, s2) {
             (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                CpuStorage::F32(self.run(contiguous(a, l1, name)?, contiguous(b, l2, name)?))
+                CpuStorage::F32(self.run(slice(a, l1, name)?, slice(b, l2, name)?))
             }
             (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                CpuStorage::F64(self.run(contiguous(a, l1, name)?, contiguous(b, l2, name)?))
+                CpuStorage::F64(self.run(slice(a, l1, name)?, slice(b, l2, name)?))
             }
             (a, b) => candle_core::bail!(
                 "{name}: no CPU kernel for dtypes {:?} and {:?}",

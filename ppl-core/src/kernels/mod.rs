@@ -26,3 +26,16 @@ pub use relu::{leaky_relu, relu};
 fn ours(x: &candle_core::Tensor) -> bool {
     x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
 }
+
+/// A contiguous operand's data as one slice (candle's strided iterator is private, and the
+/// kernels make their operands contiguous first).
+fn slice<'a, T>(
+    data: &'a [T],
+    layout: &candle_core::Layout,
+    op: &str,
+) -> candle_core::Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: operand is not contiguous ({:?})", layout.stride()),
+    }
+}

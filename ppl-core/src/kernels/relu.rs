@@ -8,6 +8,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
+use super::slice;
 use crate::error::{Error, Result};
 
 /// `max(x, 0) + slope · min(x, 0)`, the forward op.
@@ -23,13 +24,6 @@ struct LeakyRelu {
 #[derive(Clone, Copy, Debug)]
 struct LeakyReluGrad {
     slope: f64,
-}
-
-fn slice<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("{op}: operand is not contiguous ({:?})", layout.stride()),
-    }
 }
 
 /// Maps `f` over `x` into a new vector.

@@ -1,33 +1,15 @@
 //! B3 `twin_world_linear`: the twin-world counterfactual `z` under `do(x := x + 1)` given all of
 //! `(x, y, z)`, with exact abduction, for N = 10,000 and 100,000 individuals.
 
-use std::time::Instant;
-
 use ppl::prelude::*;
 use ppl::workloads::b3;
 
-use crate::report::{Json, Record};
+use crate::report::{timed, Json, Record};
 use crate::Opts;
 
 const BENCH: &str = "B3_twin_world_linear";
 const SIZES: [usize; 2] = [10_000, 100_000];
 const TOL: f64 = 1e-4;
-
-/// `reps` timed runs of `f` after `warmup` untimed ones; the times and the last result.
-fn timed<R>(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<R>) -> Result<(Vec<f64>, R)> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    let mut times = Vec::with_capacity(reps);
-    let mut out = None;
-    for _ in 0..reps {
-        let t0 = Instant::now();
-        let r = f()?;
-        times.push(t0.elapsed().as_secs_f64());
-        out = Some(r);
-    }
-    Ok((times, out.expect("at least one repetition")))
-}
 
 fn max_abs(t: &Tensor) -> Result<f64> {
     Ok(t.abs()?

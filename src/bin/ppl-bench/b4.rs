@@ -1,32 +1,14 @@
 //! B4 `deepscm_morpho_step`: one SVI step of a DeepSCM Morpho model with a conv encoder and
 //! decoder (batch 64), and counterfactual image generation under `do(t := t + 1)`.
 
-use std::time::Instant;
-
 use ppl::prelude::*;
 use ppl::workloads::b4::{self, Data, Morpho, B};
 
-use crate::report::{Json, Record};
+use crate::report::{timed, Json, Record};
 use crate::Opts;
 
 const BENCH: &str = "B4_deepscm_morpho_step";
 const TOL: f64 = 1e-5;
-
-/// Times `reps` runs of `f` after `warmup` untimed ones; the times and the last result.
-fn timed<R>(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<R>) -> Result<(Vec<f64>, R)> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    let mut times = Vec::with_capacity(reps);
-    let mut out = None;
-    for _ in 0..reps {
-        let t0 = Instant::now();
-        let r = f()?;
-        times.push(t0.elapsed().as_secs_f64());
-        out = Some(r);
-    }
-    Ok((times, out.expect("at least one repetition")))
-}
 
 fn mean(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.mean_all()?.to_scalar::<f64>()?)

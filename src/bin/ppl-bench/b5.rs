@@ -2,8 +2,6 @@
 //! `P(Bald_{Young←0} = 1 | Young = 1, Bald = 0)` (Q2) from 1,000,000 samples, against exact
 //! enumeration in rational arithmetic.
 
-use std::time::Instant;
-
 use ppl::prelude::*;
 use ppl::workloads::b5;
 
@@ -104,21 +102,10 @@ fn timed<R>(
     seed_value: u64,
     warmup: usize,
     reps: usize,
-    mut f: impl FnMut() -> Result<R>,
+    f: impl FnMut() -> Result<R>,
 ) -> Result<(Vec<f64>, R)> {
     ppl::rng::set_seed(seed_value);
-    for _ in 0..warmup {
-        f()?;
-    }
-    let mut times = Vec::with_capacity(reps);
-    let mut out = None;
-    for _ in 0..reps {
-        let t0 = Instant::now();
-        let r = f()?;
-        times.push(t0.elapsed().as_secs_f64());
-        out = Some(r);
-    }
-    Ok((times, out.expect("at least one repetition")))
+    crate::report::timed(warmup, reps, f)
 }
 
 /// Q2 by hand with exogenous noise tensors (not the PPL; the peers' `torch` floor): keep the

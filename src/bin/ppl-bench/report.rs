@@ -203,3 +203,25 @@ impl Record {
         self.verified
     }
 }
+
+/// `reps` timed runs of `f` after `warmup` untimed ones: the times (seconds) and the last
+/// result. Zero repetitions is a usage error.
+pub fn timed<R>(
+    warmup: usize,
+    reps: usize,
+    mut f: impl FnMut() -> ppl::Result<R>,
+) -> ppl::Result<(Vec<f64>, R)> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut times = Vec::with_capacity(reps);
+    let mut out = None;
+    for _ in 0..reps {
+        let t0 = std::time::Instant::now();
+        let r = f()?;
+        times.push(t0.elapsed().as_secs_f64());
+        out = Some(r);
+    }
+    let last = out.ok_or_else(|| ppl::Error::usage("--reps must be at least 1"))?;
+    Ok((times, last))
+}
