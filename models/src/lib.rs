@@ -16,3 +16,4 @@ pub mod deepscm;
 pub mod face_scm;
 pub mod fairness;
 pub mod report;
+mod scm_common;

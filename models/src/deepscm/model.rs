@@ -11,7 +11,6 @@ use ppl_core::nn::{
     Activation, ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig, LocScaleHead, Mlp,
     ScaleLink,
 };
-use ppl_core::optim::{Adam, Optimizer};
 use ppl_core::params::ParamStore;
 use ppl_core::transforms::{
     AffineTransform, ExpTransform, LearnableAffine, LogitTransform, MlpConditionalAffine,
@@ -19,6 +18,8 @@ use ppl_core::transforms::{
 };
 use ppl_core::{Error, Result};
 use ppl_macros::{deterministic, model, plate, sample};
+
+use crate::scm_common::{broadcast_cat, Progress};
 
 use super::config::{ScmConfig, Variant};
 use super::scale::{
@@ -65,9 +66,7 @@ pub struct DeepScm {
     cfg: ScmConfig,
     device: Device,
     store: ParamStore,
-    optim_state: BTreeMap<String, Tensor>,
-    steps: usize,
-    epochs: usize,
+    progress: Progress,
     t_spline: Spline,
     i_spline: Option<Spline>,
     i_affine: Option<LearnableAffine>,
@@ -149,9 +148,7 @@ impl DeepScm {
             )?
             .with_min_scale(1e-3)?;
             Ok(DeepScm {
-                optim_state: BTreeMap::new(),
-                steps: 0,
-                epochs: 0,
+                progress: Progress::default(),
                 t_spline,
                 i_spline,
                 i_affine,
@@ -189,16 +186,16 @@ impl DeepScm {
 
     /// SVI steps taken so far (over every call of [`train`](super::train)).
     pub fn steps_taken(&self) -> usize {
-        self.steps
+        self.progress.steps
     }
 
     /// Epochs completed so far; [`train`](super::train) continues from here.
     pub fn epochs_done(&self) -> usize {
-        self.epochs
+        self.progress.epochs
     }
 
     pub(crate) fn optim_state(&self) -> &BTreeMap<String, Tensor> {
-        &self.optim_state
+        &self.progress.optim_state
     }
 
     pub(crate) fn record_progress(
@@ -207,46 +204,25 @@ impl DeepScm {
         epochs: usize,
         steps: usize,
     ) {
-        self.optim_state = optim_state;
-        self.epochs = epochs;
-        self.steps = steps;
+        self.progress = Progress {
+            optim_state,
+            epochs,
+            steps,
+        };
     }
 
     /// Writes a checkpoint to `dir` (created if needed): the parameters
     /// (`params.safetensors`), Adam's state (`optim.safetensors`) and the progress
     /// (`progress.txt`: epochs and steps done), each file atomically.
     pub fn save_checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
-        write_checkpoint(
-            dir.as_ref(),
-            &self.store,
-            &self.optim_state,
-            self.epochs,
-            self.steps,
-        )
+        self.progress.save(dir.as_ref(), &self.store)
     }
 
     /// Reads a checkpoint written by [`save_checkpoint`](Self::save_checkpoint) (or by
     /// [`train`](super::train)) of a model of the same configuration: the parameters are
     /// overwritten in place, and training resumes after the saved epoch.
     pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<()> {
-        let dir = dir.as_ref();
-        let progress = dir.join("progress.txt");
-        let text = std::fs::read_to_string(&progress).map_err(|e| Error::io(&progress, e))?;
-        let nums: Vec<usize> = text
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        let [epochs, steps] = nums[..] else {
-            return Err(Error::parse(
-                &progress,
-                1,
-                format!("expected `epochs <e> steps <s>`, got `{}`", text.trim()),
-            ));
-        };
-        let mut optim = Adam::new(1e-3);
-        optim.load_state_file(&dir.join("optim.safetensors"))?;
-        self.store.load(dir.join("params.safetensors"))?;
-        self.record_progress(optim.state_tensors()?, epochs, steps);
+        self.progress = Progress::load(dir.as_ref(), &self.store)?;
         Ok(())
     }
 
@@ -314,7 +290,7 @@ impl DeepScm {
     ) -> Result<Tensor> {
         let input = if self.cfg.variant.image_has_parents() {
             let [t, i] = self.parents(thickness, intensity)?;
-            broadcast_cat(&[z, &t, &i])?
+            broadcast_cat(&[z, &t, &i], "DeepScm")?
         } else {
             z.clone()
         };
@@ -360,45 +336,6 @@ impl DeepScm {
         let h = Activation::Relu.apply(&self.enc_mlp.forward(&h)?)?;
         self.enc_head.forward(&h)
     }
-}
-
-/// Writes parameters, optimiser state and progress to `dir`.
-pub(crate) fn write_checkpoint(
-    dir: &Path,
-    store: &ParamStore,
-    optim_state: &BTreeMap<String, Tensor>,
-    epochs: usize,
-    steps: usize,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    store.save(dir.join("params.safetensors"))?;
-    let mut optim = Adam::new(1e-3);
-    optim.load_state(optim_state)?;
-    optim.save_state(&dir.join("optim.safetensors"))?;
-    crate::data::image::write_atomic(
-        dir.join("progress.txt"),
-        format!("epochs {epochs} steps {steps}\n").as_bytes(),
-    )
-}
-
-/// Concatenates along the last dim after broadcasting the leading dims of every part.
-pub(crate) fn broadcast_cat(parts: &[&Tensor]) -> Result<Tensor> {
-    let mut lead: Vec<usize> = Vec::new();
-    for p in parts {
-        let d = p.dims();
-        let l = &d[..d.len().saturating_sub(1)];
-        lead = ppl_core::dist::broadcast_shapes(&lead, l)
-            .ok_or_else(|| Error::shape("DeepScm: parents with clashing leading dims", &lead, l))?;
-    }
-    let expanded = parts
-        .iter()
-        .map(|p| {
-            let mut s = lead.clone();
-            s.push(*p.dims().last().unwrap_or(&1));
-            Ok(p.broadcast_as(s)?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Tensor::cat(&expanded, D::Minus1)?)
 }
 
 /// The Morpho SCM over `n` images: `thickness → intensity → image ← z` in the plate `data`.

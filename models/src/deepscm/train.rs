@@ -11,7 +11,7 @@ use ppl_core::optim::{Adam, Optimizer};
 use ppl_core::{Error, Result};
 
 use super::config::TrainConfig;
-use super::model::{encoder_guide, morpho_scm, sites, write_checkpoint, DeepScm};
+use super::model::{encoder_guide, morpho_scm, sites, DeepScm};
 use crate::data::batches::BatchOptions;
 use crate::data::morpho::MorphoGlyphs;
 
@@ -169,7 +169,7 @@ pub fn train(
         drop(svi);
         scm.record_progress(state, epoch + 1, step);
         if let Some(dir) = &checkpoint.dir {
-            write_checkpoint(dir, scm.store(), scm.optim_state(), epoch + 1, step)?;
+            scm.save_checkpoint(dir)?;
         }
         let mean_loss = epoch_sum / epoch_n.max(1) as f64;
         summary.epoch_losses.push(mean_loss);

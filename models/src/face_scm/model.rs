@@ -12,11 +12,12 @@ use ppl_core::nn::{
     Activation, ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig, LocScaleHead, Mlp,
     ScaleLink,
 };
-use ppl_core::optim::{Adam, Optimizer};
 use ppl_core::params::{Init, ParamStore};
 use ppl_core::transforms::{LogitTransform, Transform, TransformExt};
 use ppl_core::{Error, Result};
 use ppl_macros::{deterministic, model, plate, sample};
+
+use crate::scm_common::{broadcast_cat, Progress};
 
 use super::config::FaceScmConfig;
 use crate::data::cartoon::{Attr, Cpds, EyeColour, HairColour, SkinTone, NUM_ATTRS};
@@ -74,9 +75,7 @@ pub struct FaceScm {
     cfg: FaceScmConfig,
     device: Device,
     store: ParamStore,
-    optim_state: BTreeMap<String, Tensor>,
-    steps: usize,
-    epochs: usize,
+    progress: Progress,
     cpd: Vec<Tensor>,
     colour_logits: Vec<Tensor>,
     decoder: ConvDecoder,
@@ -148,9 +147,7 @@ impl FaceScm {
                 cfg: cfg.clone(),
                 device: device.clone(),
                 store: store.clone(),
-                optim_state: BTreeMap::new(),
-                steps: 0,
-                epochs: 0,
+                progress: Progress::default(),
                 cpd,
                 colour_logits,
                 decoder,
@@ -178,16 +175,16 @@ impl FaceScm {
 
     /// SVI steps taken so far.
     pub fn steps_taken(&self) -> usize {
-        self.steps
+        self.progress.steps
     }
 
     /// Epochs completed so far; [`train`](super::train) continues from here.
     pub fn epochs_done(&self) -> usize {
-        self.epochs
+        self.progress.epochs
     }
 
     pub(crate) fn optim_state(&self) -> &BTreeMap<String, Tensor> {
-        &self.optim_state
+        &self.progress.optim_state
     }
 
     pub(crate) fn record_progress(
@@ -196,44 +193,23 @@ impl FaceScm {
         epochs: usize,
         steps: usize,
     ) {
-        self.optim_state = optim_state;
-        self.epochs = epochs;
-        self.steps = steps;
+        self.progress = Progress {
+            optim_state,
+            epochs,
+            steps,
+        };
     }
 
     /// Writes a checkpoint to `dir`: `params.safetensors`, `optim.safetensors` (Adam's state)
     /// and `progress.txt` (epochs and steps done).
     pub fn save_checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
-        write_checkpoint(
-            dir.as_ref(),
-            &self.store,
-            &self.optim_state,
-            self.epochs,
-            self.steps,
-        )
+        self.progress.save(dir.as_ref(), &self.store)
     }
 
     /// Reads a checkpoint written by [`save_checkpoint`](Self::save_checkpoint) (or by
     /// [`train`](super::train)) of a model of the same configuration.
     pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<()> {
-        let dir = dir.as_ref();
-        let progress = dir.join("progress.txt");
-        let text = std::fs::read_to_string(&progress).map_err(|e| Error::io(&progress, e))?;
-        let nums: Vec<usize> = text
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        let [epochs, steps] = nums[..] else {
-            return Err(Error::parse(
-                &progress,
-                1,
-                format!("expected `epochs <e> steps <s>`, got `{}`", text.trim()),
-            ));
-        };
-        let mut optim = Adam::new(1e-3);
-        optim.load_state_file(&dir.join("optim.safetensors"))?;
-        self.store.load(dir.join("params.safetensors"))?;
-        self.record_progress(optim.state_tensors()?, epochs, steps);
+        self.progress = Progress::load(dir.as_ref(), &self.store)?;
         Ok(())
     }
 
@@ -347,7 +323,7 @@ impl FaceScm {
     /// [`attribute_features`]); leading dims broadcast.
     pub fn image_logits(&self, z: &Tensor, features: &Tensor) -> Result<Tensor> {
         self.decoder
-            .forward_t(&broadcast_cat(&[z, features])?, true)
+            .forward_t(&broadcast_cat(&[z, features], "FaceScm")?, true)
     }
 
     /// The pixel transform `x = logit⁻¹_α(y)` from the logit scale to `[0, 1]`.
@@ -398,46 +374,7 @@ pub fn attribute_features(binary: &[Tensor], colours: &[Tensor]) -> Result<Tenso
         parts.push(onehot);
     }
     let refs: Vec<&Tensor> = parts.iter().collect();
-    broadcast_cat(&refs)
-}
-
-/// Writes parameters, optimiser state and progress to `dir`.
-pub(crate) fn write_checkpoint(
-    dir: &Path,
-    store: &ParamStore,
-    optim_state: &BTreeMap<String, Tensor>,
-    epochs: usize,
-    steps: usize,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    store.save(dir.join("params.safetensors"))?;
-    let mut optim = Adam::new(1e-3);
-    optim.load_state(optim_state)?;
-    optim.save_state(&dir.join("optim.safetensors"))?;
-    crate::data::image::write_atomic(
-        dir.join("progress.txt"),
-        format!("epochs {epochs} steps {steps}\n").as_bytes(),
-    )
-}
-
-/// Concatenates along the last dim after broadcasting the leading dims of every part.
-fn broadcast_cat(parts: &[&Tensor]) -> Result<Tensor> {
-    let mut lead: Vec<usize> = Vec::new();
-    for p in parts {
-        let d = p.dims();
-        let l = &d[..d.len().saturating_sub(1)];
-        lead = ppl_core::dist::broadcast_shapes(&lead, l)
-            .ok_or_else(|| Error::shape("FaceScm: inputs with clashing leading dims", &lead, l))?;
-    }
-    let expanded = parts
-        .iter()
-        .map(|p| {
-            let mut s = lead.clone();
-            s.push(*p.dims().last().unwrap_or(&1));
-            Ok(p.broadcast_as(s)?.contiguous()?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Tensor::cat(&expanded, D::Minus1)?)
+    broadcast_cat(&refs, "FaceScm")
 }
 
 /// The face SCM over `n` faces in the plate `data`: the binary attributes in topological

@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 
 use super::config::FaceTrainConfig;
 use super::data::FaceData;
-use super::model::{attribute_features, face_guide, face_scm, sites, write_checkpoint, FaceScm};
+use super::model::{attribute_features, face_guide, face_scm, sites, FaceScm};
 use crate::data::cartoon::Attr;
 
 /// What [`train`] reports to its callback.
@@ -169,7 +169,7 @@ pub fn train(
         drop(svi);
         scm.record_progress(state, epoch + 1, step);
         if let Some(dir) = checkpoint {
-            write_checkpoint(dir, scm.store(), scm.optim_state(), epoch + 1, step)?;
+            scm.save_checkpoint(dir)?;
         }
         let mean_loss = epoch_sum / per_epoch.max(1) as f64;
         summary.epoch_losses.push(mean_loss);
