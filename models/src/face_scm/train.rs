@@ -16,41 +16,10 @@ use super::data::FaceData;
 use super::model::{attribute_features, face_guide, face_scm, sites, FaceScm};
 use crate::data::cartoon::Attr;
 
-/// What [`train`] reports to its callback.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FaceTrainEvent {
-    /// After every SVI step.
-    Step {
-        /// The epoch (0-based, over every call of [`train`]).
-        epoch: usize,
-        /// The step (0-based, over every call of [`train`]).
-        step: usize,
-        /// The steps this call will take in all.
-        total_steps: usize,
-        /// `−ELBO` of the minibatch per face (nats), before the step.
-        loss: f64,
-    },
-    /// After every epoch.
-    Epoch {
-        /// The epoch just finished (0-based).
-        epoch: usize,
-        /// Mean per-face loss over the epoch's steps.
-        mean_loss: f64,
-        /// Seconds since this call began.
-        seconds: f64,
-    },
-}
-
-/// What a call of [`train`] did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FaceTrainSummary {
-    /// Per-face loss of every step.
-    pub step_losses: Vec<f64>,
-    /// Mean per-face loss of every epoch.
-    pub epoch_losses: Vec<f64>,
-    /// Wall-clock seconds.
-    pub seconds: f64,
-}
+/// What [`train`] reports to its callback: the Morpho DeepSCM's events (losses per face).
+pub use crate::deepscm::TrainEvent as FaceTrainEvent;
+/// What a call of [`train`] did: the Morpho DeepSCM's summary (losses per face).
+pub use crate::deepscm::TrainSummary as FaceTrainSummary;
 
 /// A minibatch's observations and its attribute features.
 type Batch = (Vec<(&'static str, Tensor)>, Tensor);
