@@ -3,6 +3,8 @@
 //! Deep structural causal models, counterfactual image generators, fairness audits and data
 //! sets for ppl.
 //!
+//! - [`generators`]: counterfactual image generators (VAE and conditional VAE, β-intact-VAE,
+//!   DCGAN with noise-space counterfactual samplers) behind one [`LatentGenerator`](generators::LatentGenerator) trait.
 //! - [`data`]: procedural image data sets whose true SCM is known — Morpho glyphs
 //!   (thickness → intensity → image) and cartoon faces (an attribute DAG → rendered faces) — so
 //!   every counterfactual has an exact reference image; measurement oracles that read attributes
@@ -15,5 +17,6 @@ pub mod data;
 pub mod deepscm;
 pub mod face_scm;
 pub mod fairness;
+pub mod generators;
 pub mod report;
 mod scm_common;

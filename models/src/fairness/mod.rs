@@ -8,11 +8,14 @@
 //! - [`debias`]: Ramaswamy et al.'s (2021) complementary latents.
 //! - [`esm`]: Lucas & Kemp's extended structural model counterfactuals over a discrete
 //!   [`Scm`](ppl_core::causal::Scm), exact and sampled through the handlers.
+//! - [`scorer`]: the [`AttributeScorer`](scorer::AttributeScorer) trait every audit reads
+//!   images through, and the cartoon oracle as one.
 //! - [`sticky`]: the same keep/redraw kernel on a continuous noise tensor (GAN latents).
 
 pub mod bootstrap;
 pub mod debias;
 pub mod esm;
 pub mod metrics;
+pub mod scorer;
 pub mod sticky;
 pub mod svm;
