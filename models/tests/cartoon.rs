@@ -412,3 +412,39 @@ fn export_round_trips_images_attributes_and_noise() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_attribute_scm_of_the_runtime_has_the_data_tables() -> Result<(), Error> {
+    // Every configuration's probability under the observational and two interventional
+    // regimes agrees between the runtime Scm and the data's own Cpds (exact enumeration).
+    let cpds = Cpds::default().with_strength(1.7)?;
+    let scm = cpds.to_scm()?;
+    let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
+    assert_eq!(scm.names(), names);
+    for actions in [
+        vec![],
+        vec![(Attr::Male, true)],
+        vec![(Attr::Young, false), (Attr::Smiling, true)],
+    ] {
+        let scm_actions: Vec<(&str, usize)> = actions
+            .iter()
+            .map(|(a, v)| (a.name(), usize::from(*v)))
+            .collect();
+        let joint = scm.joint_do(&scm_actions)?;
+        // The runtime lists the configurations of positive probability; the rest must have
+        // probability zero under the data's tables too.
+        let total: f64 = joint.iter().map(|(_, p)| p).sum();
+        assert!((total - 1.0).abs() < 1e-12);
+        let support = 1usize << (NUM_ATTRS - actions.len());
+        assert_eq!(joint.len(), support, "{actions:?}");
+        for (values, p) in joint {
+            let mut v = [false; NUM_ATTRS];
+            for (i, x) in values.iter().enumerate() {
+                v[i] = *x == 1;
+            }
+            let want = cpds.joint(&v, &actions);
+            assert!((p - want).abs() < 1e-12, "{values:?}: {p} vs {want}");
+        }
+    }
+    Ok(())
+}

@@ -5,6 +5,12 @@
 //! uniform prior): the latent-space de-biasing of [`fairness`](crate::fairness) and the noise
 //! counterfactual samplers work with any of them.
 
+pub mod dcgan;
+pub mod intact_vae;
+pub mod noise_cf;
+pub mod procedural;
+pub mod vae;
+
 use candle_core::Tensor;
 use ppl_core::rng::Rng;
 use ppl_core::Result;

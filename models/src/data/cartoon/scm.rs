@@ -15,6 +15,7 @@
 //! enumeration helpers ([`Cpds::marginals`], [`Cpds::interventional_marginals`]) give the exact
 //! answers that sampled estimates and other engines are checked against.
 
+use ppl_core::causal::Scm;
 use ppl_core::{Error, Result};
 
 /// A binary face attribute, named as in CelebA's `list_attr_celeba.txt`.
@@ -299,6 +300,31 @@ impl Cpds {
             }
         }
         m
+    }
+
+    /// The binary attributes as a discrete [`Scm`] of the runtime (CelebA names, the same
+    /// tables), so the handler-based engines — enumeration, twin worlds, the extended structural
+    /// model of [`fairness::esm`](crate::fairness::esm) — answer queries about the data's own
+    /// attribute mechanisms exactly. The `Scm`'s categorical noise is the mirror image of the
+    /// threshold `1[U < p]` (`U ↦ 1 − U`), which leaves every joint counterfactual
+    /// distribution unchanged.
+    ///
+    /// ```
+    /// use models::data::cartoon::{Attr, Cpds};
+    /// let scm = Cpds::default().to_scm()?;
+    /// let joint = scm.joint()?;
+    /// let p_male: f64 = joint.iter().filter(|(v, _)| v[Attr::Male.index()] == 1).map(|(_, p)| p).sum();
+    /// assert!((p_male - Cpds::default().marginals()[Attr::Male.index()]).abs() < 1e-12);
+    /// # Ok::<(), ppl_core::Error>(())
+    /// ```
+    pub fn to_scm(&self) -> Result<Scm> {
+        Attr::ALL
+            .iter()
+            .fold(Scm::builder(), |b, a| {
+                let parents: Vec<&str> = a.parents().iter().map(|p| p.name()).collect();
+                b.binary(a.name(), &parents, self.table(*a).to_vec())
+            })
+            .build()
     }
 }
 
