@@ -1,4 +1,5 @@
-//! Counterfactual fairness tools that need no trained image model (issue 11, parts 3–5):
+//! Counterfactual fairness tools (issue 11, parts 3–5): metrics, classifiers, de-biasing and
+//! counterfactual audits.
 //!
 //! - [`metrics`]: average precision, DEO, directional bias amplification, the KL divergence
 //!   between the groups' score histograms, calibrated and F1-optimal thresholds, demographic
