@@ -475,6 +475,7 @@ fn bad_inputs_give_typed_errors() {
     cv.set_default_condition(&[1.0]).unwrap();
     let g = cv.generate(&z).unwrap();
     assert_eq!(g.dims(), [4, 3, S, S]);
+    assert!(!g.track_op());
     let ones = Tensor::ones((4, 1), DType::F32, &dev).unwrap();
     let same = (g - cv.generate_with(&z, Some(&ones)).unwrap())
         .unwrap()

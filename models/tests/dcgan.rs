@@ -432,6 +432,8 @@ fn dcgan_shapes_and_ranges() -> Result<()> {
         assert!(zs.iter().all(|v| v.abs() < 1.0));
         let x = gan.generate(&z)?;
         assert_eq!(x.dims(), &[3, 3, s, s]);
+        // Detached: a classifier trained on these must not backpropagate into the generator.
+        assert!(!x.track_op());
         let (lo, hi) = (
             x.min_all()?.to_scalar::<f32>()?,
             x.max_all()?.to_scalar::<f32>()?,

@@ -8,7 +8,7 @@ use models::data::cartoon::{images_tensor, Attr, CartoonFaces};
 use models::data::image::PixelScale;
 use models::face_scm::{downsample, FaceData};
 use models::fairness::cf_fairness::{
-    cf_fairness, cf_fairness_from_probs, compare_engine, compare_engine_probs,
+    cf_fairness, cf_fairness_from_probs, compare_engine, compare_engine_probs, rank_engines,
 };
 use models::fairness::classifier::{AttributeClassifier, ClassifierConfig, ClassifierEvent};
 use models::fairness::latent_debias::{
@@ -503,6 +503,30 @@ fn fairness_metrics_and_debias_inputs_are_checked() {
     let gen16 = ProceduralFaces::new(CartoonFaces::default(), S, &Device::Cpu).unwrap();
     assert!(matches!(
         debias(&gen16, &scorer, &data, &data, &cfg, |_| {}),
+        Err(Error::Usage(_))
+    ));
+}
+
+#[test]
+fn engine_ranking_names_the_closest_engine_and_says_when_deepscm_is_not_it() {
+    let factual = [0.9, 0.9, 0.1, 0.1, 0.9];
+    let truth = [0.1, 0.1, 0.9, 0.1, 0.9]; // flip rate 3/5
+    let e = |name: &str, cf: &[f64]| compare_engine_probs(name, &factual, cf, &truth, 0.5).unwrap();
+    // Flip rates 2/5 (error −0.2), 3/5 (0), 0 (−0.6).
+    let scm = e("DeepSCM", &[0.1, 0.9, 0.9, 0.1, 0.9]);
+    let vae = e("CVAE", &[0.1, 0.1, 0.9, 0.1, 0.9]);
+    let none = e("factual", &factual);
+    let r = rank_engines(&[scm.clone(), vae.clone(), none.clone()], "DeepSCM").unwrap();
+    assert_eq!(r.best, "CVAE");
+    assert!(close(r.best_error, 0.0) && close(r.expected_error, 0.2));
+    assert!(!r.expected_is_best);
+    assert!(r.verdict().contains("NOT the smallest") && r.verdict().contains("CVAE"));
+    let r = rank_engines(&[none, scm], "DeepSCM").unwrap();
+    assert!(r.expected_is_best && r.best == "DeepSCM");
+    assert!(r.verdict().contains("is the smallest"));
+    assert!(matches!(rank_engines(&[], "DeepSCM"), Err(Error::Usage(_))));
+    assert!(matches!(
+        rank_engines(&[vae], "DeepSCM"),
         Err(Error::Usage(_))
     ));
 }

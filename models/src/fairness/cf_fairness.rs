@@ -211,3 +211,79 @@ pub fn compare_engine(
         threshold,
     )
 }
+
+/// Which engine's counterfactual flip rate came closest to the truth, and whether the engine
+/// the audit expects to win (the deep SCM, whose mechanisms mirror the data's) did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineRanking {
+    /// The engine with the smallest `|flip_rate_error|` (the first of equals).
+    pub best: String,
+    /// Its `|flip_rate_error|`.
+    pub best_error: f64,
+    /// The expected winner's name.
+    pub expected: String,
+    /// The expected winner's `|flip_rate_error|`.
+    pub expected_error: f64,
+    /// Whether the expected winner's error is the smallest (ties count as smallest).
+    pub expected_is_best: bool,
+}
+
+impl EngineRanking {
+    /// One sentence for a report: that the expected engine's error is the smallest, or which
+    /// engine came closer and by how much.
+    pub fn verdict(&self) -> String {
+        if self.expected_is_best {
+            format!(
+                "The {} engine's flip-rate error ({:.3}) is the smallest.",
+                self.expected, self.expected_error
+            )
+        } else {
+            format!(
+                "The {} engine's flip-rate error ({:.3}) is NOT the smallest: {} comes closer to \
+                 the truth ({:.3}).",
+                self.expected, self.expected_error, self.best, self.best_error
+            )
+        }
+    }
+}
+
+/// Ranks `results` by `|flip_rate_error|` and reports whether `expected` is the best. Errors
+/// when `results` is empty or holds no engine named `expected`.
+///
+/// ```
+/// use models::fairness::cf_fairness::{compare_engine_probs, rank_engines};
+///
+/// let factual = [0.9, 0.9, 0.1, 0.1];
+/// let truth = [0.1, 0.9, 0.9, 0.1]; // flip rate 0.5
+/// let scm = compare_engine_probs("DeepSCM", &factual, &[0.1, 0.9, 0.9, 0.2], &truth, 0.5)?;
+/// let vae = compare_engine_probs("CVAE", &factual, &[0.9, 0.9, 0.1, 0.1], &truth, 0.5)?;
+/// let r = rank_engines(&[vae, scm], "DeepSCM")?;
+/// assert!(r.expected_is_best && r.best == "DeepSCM");
+/// # Ok::<(), ppl_core::Error>(())
+/// ```
+pub fn rank_engines(results: &[EngineCfFairness], expected: &str) -> Result<EngineRanking> {
+    let best = results
+        .iter()
+        .min_by(|a, b| a.flip_rate_error.abs().total_cmp(&b.flip_rate_error.abs()))
+        .ok_or_else(|| Error::usage("rank_engines: no engine results"))?;
+    let exp = results
+        .iter()
+        .find(|r| r.engine == expected)
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "rank_engines: no engine named {expected:?} among {:?}",
+                results
+                    .iter()
+                    .map(|r| r.engine.as_str())
+                    .collect::<Vec<_>>()
+            ))
+        })?;
+    let (best_error, expected_error) = (best.flip_rate_error.abs(), exp.flip_rate_error.abs());
+    Ok(EngineRanking {
+        best: best.engine.clone(),
+        best_error,
+        expected: expected.to_string(),
+        expected_error,
+        expected_is_best: expected_error <= best_error,
+    })
+}

@@ -400,7 +400,7 @@ pub fn latent_augmentation(
 
     let n = cfg.n_latents;
     let z = generator.sample_latents(n, &mut from_seed(cfg.seed))?;
-    let images = generator.generate(&z)?;
+    let images = generator.generate(&z)?.detach();
     let probs = scorer.attribute_probs(&images)?;
     let target: Vec<bool> = column(scorer, &probs, &cfg.target)?
         .iter()
@@ -425,7 +425,7 @@ pub fn latent_augmentation(
     let target_plane = cfg.svm.fit(&z, &target)?;
     let protected_plane = cfg.svm.fit(&z, &protected)?;
     let z_complementary = complementary_latents(&z, &protected_plane, &target_plane)?;
-    let complementary_images = generator.generate(&z_complementary)?;
+    let complementary_images = generator.generate(&z_complementary)?.detach();
     let cprobs = scorer.attribute_probs(&complementary_images)?;
     let c_target: Vec<bool> = column(scorer, &cprobs, &cfg.target)?
         .iter()

@@ -28,6 +28,7 @@ pub trait LatentGenerator {
     fn sample_latents(&self, n: usize, rng: &mut Rng) -> Result<Tensor>;
 
     /// The images of latent codes `z` (`[n, latent_dim]`): `[n, 3, s, s]` f32 in `[0, 1]`, in
-    /// evaluation mode (no dropout, batch-norm running statistics).
+    /// evaluation mode (no dropout, batch-norm running statistics), detached from the
+    /// generator's parameters: no gradient flows back into the generator from them.
     fn generate(&self, z: &Tensor) -> Result<Tensor>;
 }

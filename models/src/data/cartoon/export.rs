@@ -185,3 +185,87 @@ pub fn write_contact_sheet(
     };
     image::write_contact_sheet(path, &t, &opts)
 }
+
+/// Width and height of CelebA's aligned images, which [`export_celeba`] imitates.
+const CELEBA_WIDTH: usize = 178;
+const CELEBA_HEIGHT: usize = 218;
+/// The side of the centred square the CelebA pipelines crop (and [`export_celeba`] fills).
+const CELEBA_CROP: usize = 148;
+
+/// Writes `train` and `test` faces to `dir` in CelebA's layout, so that the CelebA path of a
+/// pipeline can be run, end to end, on faces whose true SCM is known:
+/// `list_attr_celeba.txt` (the nine face attributes, `1`/`-1`), `list_eval_partition.txt`
+/// (`0` for `train`, `2` for `test`) and `img_align_celeba/NNNNNN.png`, each face upscaled to
+/// the 148×148 centre of a 178×218 canvas of its own background colour — so the default
+/// [`CropResize`](crate::data::celeba::CropResize) (crop 148) reads back the whole face.
+/// Files are written atomically; errors if both sets are empty.
+///
+/// ```
+/// use candle_core::Device;
+/// use models::data::cartoon::{export_celeba, CartoonFaces};
+/// use models::data::celeba::{Celeba, CropResize, Split};
+///
+/// let faces = CartoonFaces::default();
+/// let dir = std::env::temp_dir().join(format!("ppl-doc-celeba-{}", std::process::id()));
+/// export_celeba(&dir, &faces.generate(0, 3), &faces.generate(1, 2))?;
+/// let set = Celeba::open(&dir, CropResize { crop: 148, size: 32 })?;
+/// assert_eq!((set.split(Split::Train).len(), set.split(Split::Test).len()), (3, 2));
+/// assert!(set.attributes().column("Male").is_some());
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), ppl_core::Error>(())
+/// ```
+pub fn export_celeba(
+    dir: impl AsRef<Path>,
+    train: &[CartoonSample],
+    test: &[CartoonSample],
+) -> Result<()> {
+    use crate::data::celeba::{resize_bilinear, ATTRIBUTE_FILE, IMAGE_DIR, PARTITION_FILE};
+    let dir = dir.as_ref();
+    if train.is_empty() && test.is_empty() {
+        return Err(Error::usage(
+            "export_celeba: no faces to write (train and test are both empty)",
+        ));
+    }
+    let img_dir = dir.join(IMAGE_DIR);
+    std::fs::create_dir_all(&img_dir).map_err(|e| Error::io(&img_dir, e))?;
+    let n = train.len() + test.len();
+    let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
+    let mut attr_text = format!("{n}\n{}\n", names.join(" "));
+    let mut partition = String::new();
+    let (x0, y0) = (
+        (CELEBA_WIDTH - CELEBA_CROP) / 2,
+        (CELEBA_HEIGHT - CELEBA_CROP) / 2,
+    );
+    let all = train
+        .iter()
+        .map(|s| (s, 0))
+        .chain(test.iter().map(|s| (s, 2)));
+    for (k, (s, split)) in all.enumerate() {
+        let file = format!("{:06}.png", k + 1);
+        let face = resize_bilinear(&s.image, CELEBA_CROP, CELEBA_CROP)?;
+        let c = face.channels();
+        // The corner pixel is background: the canvas continues it beyond the crop.
+        let bg = &face.data()[..c];
+        let mut canvas: Vec<u8> = bg
+            .iter()
+            .copied()
+            .cycle()
+            .take(CELEBA_WIDTH * CELEBA_HEIGHT * c)
+            .collect();
+        for y in 0..CELEBA_CROP {
+            let src = &face.data()[y * CELEBA_CROP * c..(y + 1) * CELEBA_CROP * c];
+            let at = ((y0 + y) * CELEBA_WIDTH + x0) * c;
+            canvas[at..at + CELEBA_CROP * c].copy_from_slice(src);
+        }
+        let img = image::Image::new(CELEBA_WIDTH, CELEBA_HEIGHT, c, canvas)?;
+        image::write_png(img_dir.join(&file), &img)?;
+        let signs: Vec<&str> = Attr::ALL
+            .iter()
+            .map(|&a| if s.attributes.get(a) { "1" } else { "-1" })
+            .collect();
+        attr_text.push_str(&format!("{file} {}\n", signs.join(" ")));
+        partition.push_str(&format!("{file} {split}\n"));
+    }
+    image::write_atomic(dir.join(PARTITION_FILE), partition.as_bytes())?;
+    image::write_atomic(dir.join(ATTRIBUTE_FILE), attr_text.as_bytes())
+}

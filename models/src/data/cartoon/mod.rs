@@ -26,7 +26,7 @@ mod render;
 mod sample;
 pub mod scm;
 
-pub use export::{export, read_table, write_contact_sheet, TableRow, TABLE_FILE};
+pub use export::{export, export_celeba, read_table, write_contact_sheet, TableRow, TABLE_FILE};
 pub use generate::{attributes_tensor, images_tensor, CartoonConfig, CartoonFaces};
 pub use layout::{Frame, SIZE};
 pub use noise::{Exogenous, Style};

@@ -187,7 +187,11 @@ impl LatentGenerator for Dcgan {
 
     fn generate(&self, z: &Tensor) -> Result<Tensor> {
         self.check_latents(z)?;
-        self.generator
-            .forward(&z.to_dtype(DType::F32)?.to_device(&self.device)?, false)
+        // Detached: images made for labelling or training a classifier must not drag the
+        // generator's graph into that classifier's backward pass.
+        Ok(self
+            .generator
+            .forward(&z.to_dtype(DType::F32)?.to_device(&self.device)?, false)?
+            .detach())
     }
 }
