@@ -20,3 +20,4 @@ pub mod fairness;
 pub mod generators;
 pub mod report;
 mod scm_common;
+pub mod training;

@@ -1,5 +1,6 @@
-//! Pieces the deep SCMs (`deepscm`, `face_scm`) share: training progress with its checkpoint
-//! files, and concatenating mechanism inputs that carry different world dims.
+//! Pieces the models share: training progress with its checkpoint files (every model
+//! [`training::svi_epochs`](crate::training) trains), and concatenating mechanism inputs that
+//! carry different world dims (the deep SCMs).
 
 use std::collections::BTreeMap;
 use std::path::Path;

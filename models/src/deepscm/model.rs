@@ -1,6 +1,5 @@
 //! The Morpho DeepSCM: its mechanisms, the model `t → i → x ← z` and the encoder guide.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, D};
@@ -194,23 +193,6 @@ impl DeepScm {
         self.progress.epochs
     }
 
-    pub(crate) fn optim_state(&self) -> &BTreeMap<String, Tensor> {
-        &self.progress.optim_state
-    }
-
-    pub(crate) fn record_progress(
-        &mut self,
-        optim_state: BTreeMap<String, Tensor>,
-        epochs: usize,
-        steps: usize,
-    ) {
-        self.progress = Progress {
-            optim_state,
-            epochs,
-            steps,
-        };
-    }
-
     /// Writes a checkpoint to `dir` (created if needed): the parameters
     /// (`params.safetensors`), Adam's state (`optim.safetensors`) and the progress
     /// (`progress.txt`: epochs and steps done), each file atomically.
@@ -370,4 +352,18 @@ pub fn encoder_guide(
         let z = sample!(Normal::new(&loc, &scale)?.to_event(1)?);
         Ok(z)
     })
+}
+
+impl crate::training::Trainable for DeepScm {
+    fn store(&self) -> &ParamStore {
+        &self.store
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn progress_mut(&mut self) -> &mut Progress {
+        &mut self.progress
+    }
 }

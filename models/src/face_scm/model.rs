@@ -1,7 +1,6 @@
 //! The face SCM: learnable attribute mechanisms on the data's DAG, a conditional VAE image
 //! mechanism, the model function and the encoder guide.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, D};
@@ -181,23 +180,6 @@ impl FaceScm {
     /// Epochs completed so far; [`train`](super::train) continues from here.
     pub fn epochs_done(&self) -> usize {
         self.progress.epochs
-    }
-
-    pub(crate) fn optim_state(&self) -> &BTreeMap<String, Tensor> {
-        &self.progress.optim_state
-    }
-
-    pub(crate) fn record_progress(
-        &mut self,
-        optim_state: BTreeMap<String, Tensor>,
-        epochs: usize,
-        steps: usize,
-    ) {
-        self.progress = Progress {
-            optim_state,
-            epochs,
-            steps,
-        };
     }
 
     /// Writes a checkpoint to `dir`: `params.safetensors`, `optim.safetensors` (Adam's state)
@@ -417,4 +399,18 @@ pub fn face_guide(scm: &FaceScm, image: &Tensor, features: &Tensor) -> Result<Te
         let z = sample!(Normal::new(&loc, &scale)?.to_event(1)?);
         Ok(z)
     })
+}
+
+impl crate::training::Trainable for FaceScm {
+    fn store(&self) -> &ParamStore {
+        &self.store
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn progress_mut(&mut self) -> &mut Progress {
+        &mut self.progress
+    }
 }

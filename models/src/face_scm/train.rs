@@ -1,25 +1,22 @@
 //! Training a [`FaceScm`] by SVI: `TraceElbo` with the encoder guide, Adam, seeded minibatches.
 
-use std::cell::RefCell;
 use std::path::Path;
-use std::time::Instant;
 
 use candle_core::Tensor;
-use ppl_core::handlers::{condition, seed};
-use ppl_core::infer::{Svi, TraceElbo};
-use ppl_core::optim::{Adam, Optimizer};
-use ppl_core::{rng, Error, Result};
-use rand::seq::SliceRandom;
+use ppl_core::handlers::condition;
+use ppl_core::optim::Adam;
+use ppl_core::{Error, Result};
 
 use super::config::FaceTrainConfig;
 use super::data::FaceData;
 use super::model::{attribute_features, face_guide, face_scm, sites, FaceScm};
 use crate::data::cartoon::Attr;
+use crate::training::{epoch_chunks, svi_epochs, EpochPlan};
 
 /// What [`train`] reports to its callback: the Morpho DeepSCM's events (losses per face).
-pub use crate::deepscm::TrainEvent as FaceTrainEvent;
+pub use crate::training::TrainEvent as FaceTrainEvent;
 /// What a call of [`train`] did: the Morpho DeepSCM's summary (losses per face).
-pub use crate::deepscm::TrainSummary as FaceTrainSummary;
+pub use crate::training::TrainSummary as FaceTrainSummary;
 
 /// A minibatch's observations and its attribute features.
 type Batch = (Vec<(&'static str, Tensor)>, Tensor);
@@ -65,89 +62,42 @@ pub fn train(
             data.images.dims(),
         ));
     }
-    let start = Instant::now();
     let n = data.len();
     let bs = cfg.batch_size.min(n);
-    let per_epoch = n / bs;
-    let first_epoch = scm.epochs_done();
-    let total_steps = per_epoch * cfg.epochs.saturating_sub(first_epoch);
-    let mut optim = Adam::new(cfg.lr)
+    let plan = EpochPlan {
+        epochs: cfg.epochs,
+        per_epoch: n / bs,
+        seed: cfg.seed,
+        checkpoint,
+        what: "train",
+    };
+    let optim = Adam::new(cfg.lr)
         .lr_for_prefix("cpd.", cfg.cpd_lr)
         .lr_for_prefix("colour.", cfg.cpd_lr);
-    if !scm.optim_state().is_empty() {
-        optim.load_state(scm.optim_state())?;
-    }
-    let mut summary = FaceTrainSummary {
-        step_losses: Vec::with_capacity(total_steps),
-        epoch_losses: Vec::new(),
-        seconds: 0.0,
-    };
-    let mut step = scm.steps_taken();
-    for epoch in first_epoch..cfg.epochs {
-        let batch: RefCell<Option<Batch>> = RefCell::new(None);
-        let model_scm: &FaceScm = scm;
-        let current = || {
-            batch
-                .borrow()
-                .clone()
-                .ok_or_else(|| Error::usage("train: no minibatch loaded"))
-        };
-        let model = || {
-            let (obs, _) = current()?;
+    svi_epochs(
+        scm,
+        optim,
+        &plan,
+        |epoch| {
+            Ok(epoch_chunks(n, bs, cfg.seed, epoch)
+                .into_iter()
+                .map(|chunk| {
+                    let b = data.select(&chunk)?;
+                    let feats = attribute_features(&b.binary_columns()?, &b.colour_columns()?)?;
+                    Ok(((observations(&b)?, feats), bs))
+                }))
+        },
+        |scm, (obs, _): &Batch| {
             let m = obs[0].1.dim(0)?;
-            condition(obs.iter().map(|(k, v)| (*k, v)), || face_scm(model_scm, m))
-        };
-        let guide = || {
-            let (obs, feats) = current()?;
+            condition(obs.iter().map(|(k, v)| (*k, v)), || face_scm(scm, m))
+        },
+        |scm, (obs, feats)| {
             let x = &obs
                 .last()
                 .ok_or_else(|| Error::usage("train: empty batch"))?
                 .1;
-            face_guide(model_scm, x, &feats)
-        };
-        let mut svi =
-            Svi::new(model, guide, optim, TraceElbo::new()).with_store(model_scm.store().clone());
-        let mut perm: Vec<usize> = (0..n).collect();
-        let mut r = rng::from_seed(cfg.seed);
-        r.set_stream(epoch as u64);
-        perm.shuffle(&mut r);
-        let mut epoch_sum = 0.0;
-        seed(
-            cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
-            || {
-                for chunk in perm.chunks_exact(bs) {
-                    let b = data.select(chunk)?;
-                    let feats = attribute_features(&b.binary_columns()?, &b.colour_columns()?)?;
-                    *batch.borrow_mut() = Some((observations(&b)?, feats));
-                    let loss = svi.step()? / bs as f64;
-                    summary.step_losses.push(loss);
-                    epoch_sum += loss;
-                    on_event(&FaceTrainEvent::Step {
-                        epoch,
-                        step,
-                        total_steps,
-                        loss,
-                    });
-                    step += 1;
-                }
-                Ok(())
-            },
-        )?;
-        let state = svi.optim().state_tensors()?;
-        optim = std::mem::replace(svi.optim(), Adam::new(cfg.lr));
-        drop(svi);
-        scm.record_progress(state, epoch + 1, step);
-        if let Some(dir) = checkpoint {
-            scm.save_checkpoint(dir)?;
-        }
-        let mean_loss = epoch_sum / per_epoch.max(1) as f64;
-        summary.epoch_losses.push(mean_loss);
-        on_event(&FaceTrainEvent::Epoch {
-            epoch,
-            mean_loss,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-    }
-    summary.seconds = start.elapsed().as_secs_f64();
-    Ok(summary)
+            face_guide(scm, x, feats)
+        },
+        &mut on_event,
+    )
 }

@@ -1,24 +1,22 @@
 //! Training an [`IntactVae`] by SVI: `TraceElbo` with the encoder guide, Adam, seeded
 //! minibatches, a callback per step and epoch.
 
-use std::cell::RefCell;
-use std::time::Instant;
-
 use candle_core::Tensor;
-use ppl_core::handlers::{condition, seed};
-use ppl_core::infer::{Svi, TraceElbo};
+use ppl_core::handlers::condition;
 use ppl_core::optim::Adam;
-use ppl_core::{rng, Error, Result};
-use rand::seq::SliceRandom;
+use ppl_core::params::ParamStore;
+use ppl_core::{Error, Result};
 
 use super::config::IntactTrainConfig;
 use super::data::IntactData;
 use super::model::{intact_guide, intact_model, sites, IntactVae};
+use crate::scm_common::Progress;
+use crate::training::{epoch_chunks, svi_epochs, EpochPlan, Trainable};
 
 /// What [`train`] reports to its callback (losses are `−ELBO_β` per image, nats).
-pub use crate::deepscm::TrainEvent as IntactTrainEvent;
+pub use crate::training::TrainEvent as IntactTrainEvent;
 /// What a call of [`train`] did.
-pub use crate::deepscm::TrainSummary as IntactTrainSummary;
+pub use crate::training::TrainSummary as IntactTrainSummary;
 
 /// One minibatch: images, covariates, treatments.
 type Batch = (Tensor, Tensor, Tensor);
@@ -42,75 +40,63 @@ pub fn train(
     }
     let n = vae.check_xt(&data.x, &data.t)?;
     vae.check_y(data.images(), n)?;
-    let start = Instant::now();
     let bs = cfg.batch_size.min(n);
-    let per_epoch = n / bs;
-    let total_steps = per_epoch * cfg.epochs;
-    let batch: RefCell<Option<Batch>> = RefCell::new(None);
-    let current = || {
-        batch
-            .borrow()
-            .clone()
-            .ok_or_else(|| Error::usage("intact_vae::train: no minibatch loaded"))
+    let plan = EpochPlan {
+        epochs: cfg.epochs,
+        per_epoch: n / bs,
+        seed: cfg.seed,
+        checkpoint: None,
+        what: "intact_vae::train",
     };
-    let model = || {
-        let (y, x, t) = current()?;
-        condition([(sites::Y, &y)], || intact_model(vae, &x, &t))
-    };
-    let guide = || {
-        let (y, x, t) = current()?;
-        intact_guide(vae, &y, &x, &t)
-    };
-    let mut svi =
-        Svi::new(model, guide, Adam::new(cfg.lr), TraceElbo::new()).with_store(vae.store().clone());
-    let mut summary = IntactTrainSummary {
-        step_losses: Vec::with_capacity(total_steps),
-        epoch_losses: Vec::with_capacity(cfg.epochs),
-        seconds: 0.0,
-    };
-    let mut step = 0;
-    for epoch in 0..cfg.epochs {
-        let mut perm: Vec<usize> = (0..n).collect();
-        let mut r = rng::from_seed(cfg.seed);
-        r.set_stream(epoch as u64);
-        perm.shuffle(&mut r);
-        let mut epoch_sum = 0.0;
-        seed(
-            cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
-            || {
-                for chunk in perm.chunks_exact(bs) {
-                    let ids = Tensor::from_vec(
-                        chunk.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-                        chunk.len(),
-                        data.x.device(),
-                    )?;
-                    *batch.borrow_mut() = Some((
-                        data.images().index_select(&ids, 0)?,
-                        data.x.index_select(&ids, 0)?,
-                        data.t.index_select(&ids, 0)?,
-                    ));
-                    let loss = svi.step()? / bs as f64;
-                    summary.step_losses.push(loss);
-                    epoch_sum += loss;
-                    on_event(&IntactTrainEvent::Step {
-                        epoch,
-                        step,
-                        total_steps,
-                        loss,
-                    });
-                    step += 1;
-                }
-                Ok(())
-            },
+    let rows = |t: &Tensor, chunk: &[usize]| -> Result<Tensor> {
+        let ids = Tensor::from_vec(
+            chunk.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            chunk.len(),
+            t.device(),
         )?;
-        let mean_loss = epoch_sum / per_epoch.max(1) as f64;
-        summary.epoch_losses.push(mean_loss);
-        on_event(&IntactTrainEvent::Epoch {
-            epoch,
-            mean_loss,
-            seconds: start.elapsed().as_secs_f64(),
-        });
+        Ok(t.index_select(&ids, 0)?)
+    };
+    svi_epochs(
+        &mut Run {
+            vae,
+            progress: Progress::default(),
+        },
+        Adam::new(cfg.lr),
+        &plan,
+        |epoch| {
+            Ok(epoch_chunks(n, bs, cfg.seed, epoch)
+                .into_iter()
+                .map(|chunk| {
+                    let batch = (
+                        rows(data.images(), &chunk)?,
+                        rows(&data.x, &chunk)?,
+                        rows(&data.t, &chunk)?,
+                    );
+                    Ok((batch, bs))
+                }))
+        },
+        |run, (y, x, t): &Batch| condition([(sites::Y, y)], || intact_model(run.vae, x, t)),
+        |run, (y, x, t)| intact_guide(run.vae, y, x, t),
+        &mut on_event,
+    )
+}
+
+/// A run of [`train`]: the model trains from scratch each call, so its progress lives here.
+struct Run<'a> {
+    vae: &'a IntactVae,
+    progress: Progress,
+}
+
+impl Trainable for Run<'_> {
+    fn store(&self) -> &ParamStore {
+        self.vae.store()
     }
-    summary.seconds = start.elapsed().as_secs_f64();
-    Ok(summary)
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn progress_mut(&mut self) -> &mut Progress {
+        &mut self.progress
+    }
 }

@@ -1,6 +1,5 @@
 //! The convolutional (conditional) VAE: networks, the model function and the encoder guide.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, D};
@@ -144,23 +143,6 @@ impl ConvVae {
     /// Epochs completed so far; [`train`](super::train) continues from here.
     pub fn epochs_done(&self) -> usize {
         self.progress.epochs
-    }
-
-    pub(crate) fn optim_state(&self) -> &BTreeMap<String, Tensor> {
-        &self.progress.optim_state
-    }
-
-    pub(crate) fn record_progress(
-        &mut self,
-        optim_state: BTreeMap<String, Tensor>,
-        epochs: usize,
-        steps: usize,
-    ) {
-        self.progress = Progress {
-            optim_state,
-            epochs,
-            steps,
-        };
     }
 
     /// Writes a checkpoint to `dir`: `params.safetensors`, `optim.safetensors` (Adam's state)
@@ -394,4 +376,18 @@ pub fn vae_guide(vae: &ConvVae, image: &Tensor, condition: Option<&Tensor>) -> R
         let z = sample!(Normal::new(&loc, &scale)?.to_event(1)?);
         Ok(z)
     })
+}
+
+impl crate::training::Trainable for ConvVae {
+    fn store(&self) -> &ParamStore {
+        &self.store
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn progress_mut(&mut self) -> &mut Progress {
+        &mut self.progress
+    }
 }

@@ -1,23 +1,20 @@
 //! Training a [`ConvVae`] by SVI (`TraceElbo`, Adam, seeded minibatches) and its held-out ELBO.
 
-use std::cell::RefCell;
 use std::path::Path;
-use std::time::Instant;
 
 use candle_core::{DType, Tensor};
 use ppl_core::handlers::{condition, seed, trace, Trace};
-use ppl_core::infer::{Svi, TraceElbo};
-use ppl_core::optim::{Adam, Optimizer};
-use ppl_core::{rng, Error, Result};
-use rand::seq::SliceRandom;
+use ppl_core::optim::Adam;
+use ppl_core::{Error, Result};
 
 use super::config::VaeTrainConfig;
 use super::model::{sites, vae_guide, vae_model, ConvVae};
+use crate::training::{epoch_chunks, svi_epochs, EpochPlan};
 
 /// What [`train`] reports to its callback (losses are `−ELBO` per image, in nats).
-pub use crate::deepscm::TrainEvent as VaeTrainEvent;
+pub use crate::training::TrainEvent as VaeTrainEvent;
 /// What a call of [`train`] did (losses per image).
-pub use crate::deepscm::TrainSummary as VaeTrainSummary;
+pub use crate::training::TrainSummary as VaeTrainSummary;
 
 /// A minibatch: images and their conditions.
 type Batch = (Tensor, Option<Tensor>);
@@ -67,83 +64,33 @@ pub fn train(
     let dev = vae.device().clone();
     let images = images.to_dtype(DType::F32)?.to_device(&dev)?;
     let conditions = vae.check_condition(conditions, n, "vae::train")?;
-    let start = Instant::now();
     let bs = cfg.batch_size.min(n);
-    let per_epoch = n / bs;
-    let first_epoch = vae.epochs_done();
-    let total_steps = per_epoch * cfg.epochs.saturating_sub(first_epoch);
-    let mut optim = Adam::new(cfg.lr);
-    if !vae.optim_state().is_empty() {
-        optim.load_state(vae.optim_state())?;
-    }
-    let mut summary = VaeTrainSummary {
-        step_losses: Vec::with_capacity(total_steps),
-        epoch_losses: Vec::new(),
-        seconds: 0.0,
+    let plan = EpochPlan {
+        epochs: cfg.epochs,
+        per_epoch: n / bs,
+        seed: cfg.seed,
+        checkpoint,
+        what: "vae::train",
     };
-    let mut step = vae.steps_taken();
-    for epoch in first_epoch..cfg.epochs {
-        let batch: RefCell<Option<Batch>> = RefCell::new(None);
-        let model_vae: &ConvVae = vae;
-        let current = || {
-            batch
-                .borrow()
-                .clone()
-                .ok_or_else(|| Error::usage("vae::train: no minibatch loaded"))
-        };
-        let model = || {
-            let (x, c) = current()?;
+    svi_epochs(
+        vae,
+        Adam::new(cfg.lr),
+        &plan,
+        |epoch| {
+            Ok(epoch_chunks(n, bs, cfg.seed, epoch)
+                .into_iter()
+                .map(|chunk| {
+                    let c = conditions.as_ref().map(|c| rows(c, &chunk)).transpose()?;
+                    Ok(((rows(&images, &chunk)?, c), bs))
+                }))
+        },
+        |vae, (x, c): &Batch| {
             let m = x.dim(0)?;
-            condition([(sites::IMAGE, &x)], || vae_model(model_vae, c.as_ref(), m))
-        };
-        let guide = || {
-            let (x, c) = current()?;
-            vae_guide(model_vae, &x, c.as_ref())
-        };
-        let mut svi =
-            Svi::new(model, guide, optim, TraceElbo::new()).with_store(model_vae.store().clone());
-        let mut perm: Vec<usize> = (0..n).collect();
-        let mut r = rng::from_seed(cfg.seed);
-        r.set_stream(epoch as u64);
-        perm.shuffle(&mut r);
-        let mut epoch_sum = 0.0;
-        seed(
-            cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
-            || {
-                for chunk in perm.chunks_exact(bs) {
-                    let c = conditions.as_ref().map(|c| rows(c, chunk)).transpose()?;
-                    *batch.borrow_mut() = Some((rows(&images, chunk)?, c));
-                    let loss = svi.step()? / bs as f64;
-                    summary.step_losses.push(loss);
-                    epoch_sum += loss;
-                    on_event(&VaeTrainEvent::Step {
-                        epoch,
-                        step,
-                        total_steps,
-                        loss,
-                    });
-                    step += 1;
-                }
-                Ok(())
-            },
-        )?;
-        let state = svi.optim().state_tensors()?;
-        optim = std::mem::replace(svi.optim(), Adam::new(cfg.lr));
-        drop(svi);
-        vae.record_progress(state, epoch + 1, step);
-        if let Some(dir) = checkpoint {
-            vae.save_checkpoint(dir)?;
-        }
-        let mean_loss = epoch_sum / per_epoch.max(1) as f64;
-        summary.epoch_losses.push(mean_loss);
-        on_event(&VaeTrainEvent::Epoch {
-            epoch,
-            mean_loss,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-    }
-    summary.seconds = start.elapsed().as_secs_f64();
-    Ok(summary)
+            condition([(sites::IMAGE, x)], || vae_model(vae, c.as_ref(), m))
+        },
+        |vae, (x, c)| vae_guide(vae, x, c.as_ref()),
+        &mut on_event,
+    )
 }
 
 /// The ELBO of a data set under a [`ConvVae`], per image (nats).
