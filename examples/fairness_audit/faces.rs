@@ -6,7 +6,7 @@
 //! train on the data at hand; its counterfactuals are scored on held-out faces of that world
 //! against the world's true counterfactuals.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use ppl::models::data::cartoon::{Attr, CartoonFaces};
 use ppl::models::data::image::PixelScale;
 use ppl::models::face_scm::{
@@ -29,7 +29,7 @@ use ppl::models::generators::noise_cf::{
 };
 use ppl::models::generators::procedural::ProceduralFaces;
 use ppl::models::generators::vae::{
-    self, attribute_share, condition_tensor, generation_audit, rebalance, CfMode, ConvVae,
+    self, attribute_share, condition_tensor, generation_audit, mae255, rebalance, CfMode, ConvVae,
     CvaeCounterfactual, VaeConfig, VaeTrainConfig, VaeTrainEvent,
 };
 use ppl::models::generators::LatentGenerator;
@@ -114,16 +114,6 @@ pub fn audit(opts: &Options, device: &Device) -> Result<()> {
     a.md.write(opts.out.join("report.md"))?;
     write_json(opts.out.join("report.json"), &Value::Object(a.json))?;
     Ok(())
-}
-
-/// Mean absolute difference on the 0–255 scale of two `[n, 3, s, s]` batches in `[0, 1]`.
-fn mae255(a: &Tensor, b: &Tensor) -> Result<f64> {
-    Ok((a - b)?
-        .abs()?
-        .to_dtype(DType::F64)?
-        .mean_all()?
-        .to_scalar::<f64>()?
-        * 255.0)
 }
 
 impl Audit<'_> {

@@ -17,7 +17,8 @@ use rand::seq::SliceRandom;
 
 use crate::scm_common::Progress;
 
-/// What a training run reports to its callback (losses are `−ELBO` per image, in nats).
+/// What a training run reports to its callback. Losses are the trainer's: `−ELBO` per image
+/// (nats) for the SVI models, the weighted mean cross-entropy for the attribute classifier.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrainEvent {
     /// After every SVI step.
@@ -28,7 +29,7 @@ pub enum TrainEvent {
         step: usize,
         /// The steps this call of `train` will take in all.
         total_steps: usize,
-        /// `−ELBO` of the minibatch per image (nats), before the step.
+        /// The minibatch's loss, before the step.
         loss: f64,
     },
     /// After every epoch (and its checkpoint, if one is written).
@@ -43,7 +44,7 @@ pub enum TrainEvent {
 }
 
 /// What a call of `train` did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrainSummary {
     /// Per-image loss of every step taken by this call.
     pub step_losses: Vec<f64>,
@@ -72,6 +73,16 @@ pub(crate) struct EpochPlan<'a> {
     pub checkpoint: Option<&'a Path>,
     /// Names the caller in errors.
     pub what: &'static str,
+}
+
+/// Rows `idx` of `t` (along dim 0).
+pub(crate) fn select_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
+    let ids = Tensor::from_vec(
+        idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        idx.len(),
+        t.device(),
+    )?;
+    Ok(t.index_select(&ids, 0)?)
 }
 
 /// The minibatches of epoch `epoch` over `n` examples: a permutation drawn from `seed` and the

@@ -139,41 +139,11 @@ impl ClassifierConfig {
     }
 }
 
-/// What [`AttributeClassifier::train`] reports to its callback.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClassifierEvent {
-    /// One Adam step.
-    Step {
-        /// The epoch (from 0).
-        epoch: usize,
-        /// The step of this call (from 0).
-        step: usize,
-        /// The steps this call will take.
-        total_steps: usize,
-        /// The batch's weighted mean cross-entropy per attribute.
-        loss: f64,
-    },
-    /// One epoch finished.
-    Epoch {
-        /// The epoch (from 0).
-        epoch: usize,
-        /// The mean of its step losses.
-        mean_loss: f64,
-        /// Seconds since the call started.
-        seconds: f64,
-    },
-}
-
+/// What [`AttributeClassifier::train`] reports to its callback (the loss is the batch's
+/// weighted mean cross-entropy per attribute).
+pub use crate::training::TrainEvent as ClassifierEvent;
 /// What a call of [`AttributeClassifier::train`] did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ClassifierSummary {
-    /// Every step's loss.
-    pub step_losses: Vec<f64>,
-    /// Every epoch's mean loss.
-    pub epoch_losses: Vec<f64>,
-    /// Wall-clock seconds.
-    pub seconds: f64,
-}
+pub use crate::training::TrainSummary as ClassifierSummary;
 
 /// A convolutional multi-label attribute classifier (see the module documentation), usable
 /// wherever an [`AttributeScorer`] is read.

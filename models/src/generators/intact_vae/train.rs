@@ -11,7 +11,7 @@ use super::config::IntactTrainConfig;
 use super::data::IntactData;
 use super::model::{intact_guide, intact_model, sites, IntactVae};
 use crate::scm_common::Progress;
-use crate::training::{epoch_chunks, svi_epochs, EpochPlan, Trainable};
+use crate::training::{epoch_chunks, select_rows, svi_epochs, EpochPlan, Trainable};
 
 /// What [`train`] reports to its callback (losses are `−ELBO_β` per image, nats).
 pub use crate::training::TrainEvent as IntactTrainEvent;
@@ -48,14 +48,6 @@ pub fn train(
         checkpoint: None,
         what: "intact_vae::train",
     };
-    let rows = |t: &Tensor, chunk: &[usize]| -> Result<Tensor> {
-        let ids = Tensor::from_vec(
-            chunk.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-            chunk.len(),
-            t.device(),
-        )?;
-        Ok(t.index_select(&ids, 0)?)
-    };
     svi_epochs(
         &mut Run {
             vae,
@@ -68,9 +60,9 @@ pub fn train(
                 .into_iter()
                 .map(|chunk| {
                     let batch = (
-                        rows(data.images(), &chunk)?,
-                        rows(&data.x, &chunk)?,
-                        rows(&data.t, &chunk)?,
+                        select_rows(data.images(), &chunk)?,
+                        select_rows(&data.x, &chunk)?,
+                        select_rows(&data.t, &chunk)?,
                     );
                     Ok((batch, bs))
                 }))

@@ -279,7 +279,8 @@ pub struct CfAudit {
     pub mae_reconstruction: f64,
 }
 
-fn mae255(a: &Tensor, b: &Tensor) -> Result<f64> {
+/// The mean absolute difference of two image batches in `[0, 1]`, on the 0–255 scale.
+pub fn mae255(a: &Tensor, b: &Tensor) -> Result<f64> {
     Ok((a - b)?
         .abs()?
         .to_dtype(DType::F64)?

@@ -25,8 +25,8 @@ mod probe;
 mod train;
 
 pub use audit::{
-    attribute_share, counterfactual_audit, generation_audit, rebalance, reconstruction_accuracy,
-    CfAudit, GroupAccuracy,
+    attribute_share, counterfactual_audit, generation_audit, mae255, rebalance,
+    reconstruction_accuracy, CfAudit, GroupAccuracy,
 };
 pub use config::{VaeConfig, VaeTrainConfig};
 pub use counterfactual::{CfImages, CfMode, CvaeCounterfactual};

@@ -9,7 +9,7 @@ use ppl_core::{Error, Result};
 
 use super::config::VaeTrainConfig;
 use super::model::{sites, vae_guide, vae_model, ConvVae};
-use crate::training::{epoch_chunks, svi_epochs, EpochPlan};
+use crate::training::{epoch_chunks, select_rows, svi_epochs, EpochPlan};
 
 /// What [`train`] reports to its callback (losses are `−ELBO` per image, in nats).
 pub use crate::training::TrainEvent as VaeTrainEvent;
@@ -34,15 +34,6 @@ fn check_data(vae: &ConvVae, images: &Tensor, c: Option<&Tensor>, what: &str) ->
     }
     vae.check_condition(c, d[0], what)?;
     Ok(d[0])
-}
-
-fn rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
-    let ids = Tensor::from_vec(
-        idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-        idx.len(),
-        t.device(),
-    )?;
-    Ok(t.index_select(&ids, 0)?)
 }
 
 /// Trains `vae` on `images` (`[n, 3, s, s]` in `[0, 1]`) with `conditions` (`[n, m]`, `None`
@@ -80,8 +71,11 @@ pub fn train(
             Ok(epoch_chunks(n, bs, cfg.seed, epoch)
                 .into_iter()
                 .map(|chunk| {
-                    let c = conditions.as_ref().map(|c| rows(c, &chunk)).transpose()?;
-                    Ok(((rows(&images, &chunk)?, c), bs))
+                    let c = conditions
+                        .as_ref()
+                        .map(|c| select_rows(c, &chunk))
+                        .transpose()?;
+                    Ok(((select_rows(&images, &chunk)?, c), bs))
                 }))
         },
         |vae, (x, c): &Batch| {
