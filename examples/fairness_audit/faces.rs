@@ -391,7 +391,10 @@ impl Audit<'_> {
                 "Counterfactual flip rate of the {} classifier",
                 PLANTED_TASK.name()
             ),
-            results.iter().map(|r| r.engine.clone()),
+            // The charts' bitmap font is ASCII.
+            results
+                .iter()
+                .map(|r| r.engine.replace('β', "beta").replace('×', "x")),
         )
         .y_label("flip rate")
         .group(
