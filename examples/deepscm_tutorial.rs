@@ -46,6 +46,7 @@ use ppl::models::report::grid::ImageGrid;
 use ppl::models::report::plot::LinePlot;
 use ppl::models::report::table::{fmt_num, MarkdownReport, Table};
 use ppl::models::report::write_json;
+use ppl::models::training::Trainable;
 use ppl::prelude::*;
 use serde_json::{json, Value};
 

@@ -68,18 +68,21 @@ pub fn train_labeller(
     Ok(clf)
 }
 
-/// A plain VAE trained on `images`.
+/// A VAE trained on `images`: plain, or conditional on `conditions` (`[n, m]`, ±1).
 pub fn train_vae(
     what: &str,
     images: &Tensor,
+    conditions: Option<&Tensor>,
     size: usize,
     opts: &Options,
     device: &Device,
 ) -> Result<ConvVae> {
+    let cond_dim = conditions.map(|c| c.dim(1)).transpose()?.unwrap_or(0);
     let cfg = VaeConfig {
         image_size: size,
         ..VaeConfig::default()
-    };
+    }
+    .with_cond_dim(cond_dim);
     let mut model = ConvVae::new(cfg, device, opts.seed)?;
     let tc = VaeTrainConfig {
         epochs: opts.epochs,
@@ -87,7 +90,7 @@ pub fn train_vae(
         ..VaeTrainConfig::default()
     };
     let pb = bar(tc.epochs * (images.dim(0)? / tc.batch_size).max(1), what);
-    vae::train(&mut model, images, None, &tc, None, |e| {
+    vae::train(&mut model, images, conditions, &tc, None, |e| {
         if let VaeTrainEvent::Step { .. } = e {
             pb.inc(1)
         }
@@ -297,7 +300,7 @@ pub fn audit_and_debias(
         opts,
         device,
     )?;
-    let vae = train_vae("VAE", &train.images, size, opts, device)?;
+    let vae = train_vae("VAE", &train.images, None, size, opts, device)?;
     match run("VAE", &vae, &labeller, train, test, &cfg) {
         Ok(out) => {
             let v = section(md, &[("VAE".to_string(), &out)], &opts.out)?;

@@ -29,8 +29,8 @@ use ppl::models::generators::noise_cf::{
 };
 use ppl::models::generators::procedural::ProceduralFaces;
 use ppl::models::generators::vae::{
-    self, attribute_share, condition_tensor, generation_audit, mae255, rebalance, CfMode, ConvVae,
-    CvaeCounterfactual, VaeConfig, VaeTrainConfig, VaeTrainEvent,
+    attribute_share, condition_tensor, generation_audit, mae255, rebalance, CfMode, ConvVae,
+    CvaeCounterfactual,
 };
 use ppl::models::generators::LatentGenerator;
 use ppl::models::report::grid::ImageGrid;
@@ -89,7 +89,7 @@ pub fn audit(opts: &Options, device: &Device) -> Result<()> {
     a.introduction();
     let labeller = timed("labeller", || a.labeller())?;
     let plain_vae = timed("plain VAE", || {
-        debias::train_vae("VAE", &a.train.images, SIZE, opts, device)
+        debias::train_vae("VAE", &a.train.images, None, SIZE, opts, device)
     })?;
     let gan = timed("DCGAN", || a.train_dcgan())?;
     let procedural = ProceduralFaces::new(a.planted.clone(), SIZE, device)?;
@@ -507,26 +507,13 @@ impl Audit<'_> {
     }
 
     fn train_vae(&self, what: &str, data: &FaceData, cond: &[Attr]) -> Result<ConvVae> {
-        let cfg = VaeConfig::default().with_cond_dim(cond.len());
-        let mut model = ConvVae::new(cfg, &self.device, self.opts.seed)?;
         let c = if cond.is_empty() {
             None
         } else {
             Some(condition_tensor(data, cond)?)
         };
-        let tc = VaeTrainConfig {
-            epochs: self.opts.epochs,
-            seed: self.opts.seed,
-            ..VaeTrainConfig::default()
-        };
-        let pb = bar(tc.epochs * (data.len() / tc.batch_size).max(1), what);
-        vae::train(&mut model, &data.images, c.as_ref(), &tc, None, |e| {
-            if let VaeTrainEvent::Step { .. } = e {
-                pb.inc(1)
-            }
-        })?;
-        pb.finish_and_clear();
-        Ok(model)
+        let (opts, device) = (self.opts, &self.device);
+        debias::train_vae(what, &data.images, c.as_ref(), SIZE, opts, device)
     }
 
     fn train_intact(&self) -> Result<IntactVae> {

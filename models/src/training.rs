@@ -4,6 +4,7 @@
 //! progress bars and training curves.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -14,8 +15,6 @@ use ppl_core::optim::{Adam, Optimizer};
 use ppl_core::params::ParamStore;
 use ppl_core::{rng, Error, Result};
 use rand::seq::SliceRandom;
-
-use crate::scm_common::Progress;
 
 /// What a training run reports to its callback. Losses are the trainer's: `−ELBO` per image
 /// (nats) for the SVI models, the weighted mean cross-entropy for the attribute classifier.
@@ -54,11 +53,103 @@ pub struct TrainSummary {
     pub seconds: f64,
 }
 
-/// A model [`svi_epochs`] trains: its parameters and how far it has trained.
-pub(crate) trait Trainable {
+/// How far a model has trained: Adam's state, epochs and steps done. Read it through
+/// [`Trainable`]'s methods.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub(crate) optim_state: BTreeMap<String, Tensor>,
+    pub(crate) epochs: usize,
+    pub(crate) steps: usize,
+}
+
+impl Progress {
+    /// Writes `store` and this progress to `dir` (created if needed): `params.safetensors`,
+    /// `optim.safetensors` (Adam's state) and `progress.txt` (epochs and steps done), each file
+    /// atomically.
+    pub(crate) fn save(&self, dir: &Path, store: &ParamStore) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        store.save(dir.join("params.safetensors"))?;
+        let mut optim = Adam::new(1e-3);
+        optim.load_state(&self.optim_state)?;
+        optim.save_state(&dir.join("optim.safetensors"))?;
+        crate::data::image::write_atomic(
+            dir.join("progress.txt"),
+            format!("epochs {} steps {}\n", self.epochs, self.steps).as_bytes(),
+        )
+    }
+
+    /// Reads a checkpoint written by [`save`](Self::save): the parameters are loaded into
+    /// `store` in place, and the progress is returned.
+    pub(crate) fn load(dir: &Path, store: &ParamStore) -> Result<Progress> {
+        let progress = dir.join("progress.txt");
+        let text = std::fs::read_to_string(&progress).map_err(|e| Error::io(&progress, e))?;
+        let nums: Vec<usize> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let [epochs, steps] = nums[..] else {
+            return Err(Error::parse(
+                &progress,
+                1,
+                format!("expected `epochs <e> steps <s>`, got `{}`", text.trim()),
+            ));
+        };
+        let mut optim = Adam::new(1e-3);
+        optim.load_state_file(&dir.join("optim.safetensors"))?;
+        store.load(dir.join("params.safetensors"))?;
+        Ok(Progress {
+            optim_state: optim.state_tensors()?,
+            epochs,
+            steps,
+        })
+    }
+}
+
+/// A model trained by SVI epochs here (`DeepScm`, `FaceScm`, `ConvVae`): its parameters, how
+/// far it has trained, and checkpoints from which its `train` resumes. Bring the trait into
+/// scope (`use models::training::Trainable;`) to call these methods.
+pub trait Trainable {
+    /// The parameters.
     fn store(&self) -> &ParamStore;
+
+    /// How far the model has trained.
     fn progress(&self) -> &Progress;
+
+    /// The same, to record an epoch or restore a checkpoint.
+    #[doc(hidden)]
     fn progress_mut(&mut self) -> &mut Progress;
+
+    /// Steps taken so far, over every call of `train`.
+    fn steps_taken(&self) -> usize {
+        self.progress().steps
+    }
+
+    /// Epochs completed so far; `train` continues from here.
+    fn epochs_done(&self) -> usize {
+        self.progress().epochs
+    }
+
+    /// Writes a checkpoint to `dir` (created if needed): the parameters
+    /// (`params.safetensors`), Adam's state (`optim.safetensors`) and the progress
+    /// (`progress.txt`: epochs and steps done), each file atomically.
+    fn save_checkpoint(&self, dir: impl AsRef<Path>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        self.progress().save(dir.as_ref(), self.store())
+    }
+
+    /// Reads a checkpoint written by [`save_checkpoint`](Self::save_checkpoint) (or by
+    /// `train`) of a model of the same configuration: the parameters are overwritten in place,
+    /// and training resumes after the saved epoch.
+    fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        let progress = Progress::load(dir.as_ref(), self.store())?;
+        *self.progress_mut() = progress;
+        Ok(())
+    }
 }
 
 /// The settings of one [`svi_epochs`] run.

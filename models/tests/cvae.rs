@@ -15,6 +15,7 @@ use models::face_scm::FaceData;
 use models::fairness::scorer::AttributeScorer;
 use models::generators::vae::*;
 use models::generators::LatentGenerator;
+use models::training::Trainable;
 use ppl_core::Error;
 
 const S: usize = 16;

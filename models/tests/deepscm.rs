@@ -13,6 +13,7 @@ use models::deepscm::{
     counterfactual, sites, train, tutorial_data_config, CfIntervention, CfOptions, Checkpointing,
     DeepScm, LatentAbduction, Observed, ScmConfig, TrainConfig, TrainEvent, Variant,
 };
+use models::training::Trainable;
 use ppl_core::causal::twin_world;
 use ppl_core::handlers::{condition, do_, seed, trace};
 

@@ -9,6 +9,7 @@ use models::face_scm::{
     counterfactual, evaluate, fit_attributes, train, write_counterfactual_grid, FaceCfOptions,
     FaceData, FaceEvalConfig, FaceIntervention, FaceScm, FaceScmConfig, FaceTrainConfig,
 };
+use models::training::Trainable;
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
     (a - b)

@@ -1,7 +1,5 @@
 //! The Morpho DeepSCM: its mechanisms, the model `t → i → x ← z` and the encoder guide.
 
-use std::path::Path;
-
 use candle_core::{DType, Device, Tensor, D};
 use ppl_core::dist::{
     ConditionalTransformedDistribution, DistExt, Independent, Normal, TransformedDistribution,
@@ -18,7 +16,8 @@ use ppl_core::transforms::{
 use ppl_core::{Error, Result};
 use ppl_macros::{deterministic, model, plate, sample};
 
-use crate::scm_common::{broadcast_cat, Progress};
+use crate::scm_common::broadcast_cat;
+use crate::training::Progress;
 
 use super::config::{ScmConfig, Variant};
 use super::scale::{
@@ -181,31 +180,6 @@ impl DeepScm {
     /// The parameters (save and load checkpoints with [`ParamStore::save`] / [`ParamStore::load`]).
     pub fn store(&self) -> &ParamStore {
         &self.store
-    }
-
-    /// SVI steps taken so far (over every call of [`train`](super::train)).
-    pub fn steps_taken(&self) -> usize {
-        self.progress.steps
-    }
-
-    /// Epochs completed so far; [`train`](super::train) continues from here.
-    pub fn epochs_done(&self) -> usize {
-        self.progress.epochs
-    }
-
-    /// Writes a checkpoint to `dir` (created if needed): the parameters
-    /// (`params.safetensors`), Adam's state (`optim.safetensors`) and the progress
-    /// (`progress.txt`: epochs and steps done), each file atomically.
-    pub fn save_checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
-        self.progress.save(dir.as_ref(), &self.store)
-    }
-
-    /// Reads a checkpoint written by [`save_checkpoint`](Self::save_checkpoint) (or by
-    /// [`train`](super::train)) of a model of the same configuration: the parameters are
-    /// overwritten in place, and training resumes after the saved epoch.
-    pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<()> {
-        self.progress = Progress::load(dir.as_ref(), &self.store)?;
-        Ok(())
     }
 
     fn scalar_base(&self) -> Result<Normal> {

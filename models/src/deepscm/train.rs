@@ -16,7 +16,7 @@ use crate::training::{svi_epochs, EpochPlan};
 pub use crate::training::{TrainEvent, TrainSummary};
 
 /// Where [`train`] writes a checkpoint after every epoch (see
-/// [`DeepScm::save_checkpoint`]); `None` writes none.
+/// [`Trainable::save_checkpoint`](crate::training::Trainable::save_checkpoint)); `None` writes none.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Checkpointing {
     /// The checkpoint folder.
@@ -31,7 +31,7 @@ fn optimiser(cfg: &TrainConfig) -> Adam {
 }
 
 /// Trains `scm` on `data` by SVI (`TraceElbo`, one particle; Adam) until `cfg.epochs` epochs
-/// are done in all: a model restored by [`DeepScm::load_checkpoint`] resumes after its last
+/// are done in all: a model restored by [`Trainable::load_checkpoint`](crate::training::Trainable::load_checkpoint) resumes after its last
 /// saved epoch, and one already trained that far takes no step. Each epoch walks the glyphs in a
 /// permutation fixed by `cfg.seed` and the epoch; the ELBO's draws are seeded by `cfg.seed`
 /// and the epoch too, so a resumed run repeats an uninterrupted one.

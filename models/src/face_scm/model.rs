@@ -1,8 +1,6 @@
 //! The face SCM: learnable attribute mechanisms on the data's DAG, a conditional VAE image
 //! mechanism, the model function and the encoder guide.
 
-use std::path::Path;
-
 use candle_core::{DType, Device, Tensor, D};
 use ppl_core::dist::{
     Bernoulli, Categorical, DistExt, Independent, Normal, TransformedDistribution,
@@ -16,7 +14,8 @@ use ppl_core::transforms::{LogitTransform, Transform, TransformExt};
 use ppl_core::{Error, Result};
 use ppl_macros::{deterministic, model, plate, sample};
 
-use crate::scm_common::{broadcast_cat, Progress};
+use crate::scm_common::broadcast_cat;
+use crate::training::Progress;
 
 use super::config::FaceScmConfig;
 use crate::data::cartoon::{Attr, Cpds, EyeColour, HairColour, SkinTone, NUM_ATTRS};
@@ -170,29 +169,6 @@ impl FaceScm {
     /// The parameters.
     pub fn store(&self) -> &ParamStore {
         &self.store
-    }
-
-    /// SVI steps taken so far.
-    pub fn steps_taken(&self) -> usize {
-        self.progress.steps
-    }
-
-    /// Epochs completed so far; [`train`](super::train) continues from here.
-    pub fn epochs_done(&self) -> usize {
-        self.progress.epochs
-    }
-
-    /// Writes a checkpoint to `dir`: `params.safetensors`, `optim.safetensors` (Adam's state)
-    /// and `progress.txt` (epochs and steps done).
-    pub fn save_checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
-        self.progress.save(dir.as_ref(), &self.store)
-    }
-
-    /// Reads a checkpoint written by [`save_checkpoint`](Self::save_checkpoint) (or by
-    /// [`train`](super::train)) of a model of the same configuration.
-    pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<()> {
-        self.progress = Progress::load(dir.as_ref(), &self.store)?;
-        Ok(())
     }
 
     /// The learned tables as probabilities, in the data's [`Cpds`] layout.

@@ -10,8 +10,7 @@ use ppl_core::{Error, Result};
 use super::config::IntactTrainConfig;
 use super::data::IntactData;
 use super::model::{intact_guide, intact_model, sites, IntactVae};
-use crate::scm_common::Progress;
-use crate::training::{epoch_chunks, select_rows, svi_epochs, EpochPlan, Trainable};
+use crate::training::{epoch_chunks, select_rows, svi_epochs, EpochPlan, Progress, Trainable};
 
 /// What [`train`] reports to its callback (losses are `−ELBO_β` per image, nats).
 pub use crate::training::TrainEvent as IntactTrainEvent;

@@ -1,7 +1,5 @@
 //! The convolutional (conditional) VAE: networks, the model function and the encoder guide.
 
-use std::path::Path;
-
 use candle_core::{DType, Device, Tensor, D};
 use ppl_core::dist::{DistExt, Independent, Normal, TransformedDistribution};
 use ppl_core::nn::{
@@ -18,7 +16,7 @@ use super::config::VaeConfig;
 use crate::data::cartoon::Attr;
 use crate::face_scm::FaceData;
 use crate::generators::LatentGenerator;
-use crate::scm_common::Progress;
+use crate::training::Progress;
 
 /// Site names of [`vae_model`](fn@vae_model) and [`vae_guide`](fn@vae_guide).
 pub mod sites {
@@ -135,29 +133,6 @@ impl ConvVae {
         &self.store
     }
 
-    /// SVI steps taken so far.
-    pub fn steps_taken(&self) -> usize {
-        self.progress.steps
-    }
-
-    /// Epochs completed so far; [`train`](super::train) continues from here.
-    pub fn epochs_done(&self) -> usize {
-        self.progress.epochs
-    }
-
-    /// Writes a checkpoint to `dir`: `params.safetensors`, `optim.safetensors` (Adam's state)
-    /// and `progress.txt` (epochs and steps done).
-    pub fn save_checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
-        self.progress.save(dir.as_ref(), &self.store)
-    }
-
-    /// Reads a checkpoint written by [`save_checkpoint`](Self::save_checkpoint) (or by
-    /// [`train`](super::train)) of a model of the same configuration.
-    pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<()> {
-        self.progress = Progress::load(dir.as_ref(), &self.store)?;
-        Ok(())
-    }
-
     /// Sets the condition [`LatentGenerator::generate`] decodes with (`m` values, e.g. `[1.0]`
     /// for "protected attribute present"); needed before a CVAE can act as a
     /// [`LatentGenerator`]. A plain VAE accepts only the empty condition.
@@ -211,7 +186,7 @@ impl ConvVae {
         }
     }
 
-    fn check_images(&self, images: &Tensor, what: &str) -> Result<usize> {
+    pub(crate) fn check_images(&self, images: &Tensor, what: &str) -> Result<usize> {
         let s = self.cfg.image_size;
         let d = images.dims();
         if d.len() != 4 || d[1..] != [3, s, s] {

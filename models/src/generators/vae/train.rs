@@ -20,20 +20,9 @@ pub use crate::training::TrainSummary as VaeTrainSummary;
 type Batch = (Tensor, Option<Tensor>);
 
 fn check_data(vae: &ConvVae, images: &Tensor, c: Option<&Tensor>, what: &str) -> Result<usize> {
-    let s = vae.config().image_size;
-    let d = images.dims();
-    if d.len() != 4 || d[1..] != [3, s, s] {
-        return Err(Error::shape(
-            format!("{what}: images [n, 3, s, s] at the model's size"),
-            &[d.first().copied().unwrap_or(0), 3, s, s],
-            d,
-        ));
-    }
-    if d[0] == 0 {
-        return Err(Error::usage(format!("{what}: the data set is empty")));
-    }
-    vae.check_condition(c, d[0], what)?;
-    Ok(d[0])
+    let n = vae.check_images(images, what)?;
+    vae.check_condition(c, n, what)?;
+    Ok(n)
 }
 
 /// Trains `vae` on `images` (`[n, 3, s, s]` in `[0, 1]`) with `conditions` (`[n, m]`, `None`
