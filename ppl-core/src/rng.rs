@@ -103,14 +103,23 @@ pub fn standard_normal(
 
 /// Uniform draws on the open interval (0, 1) of `shape`, made on the host from `rng`.
 ///
-/// Zero is excluded so that `ln(u)` and `logit(u)` of a draw are always finite.
+/// Zero and one are excluded so that `ln(u)` and `logit(u)` of a draw are always finite. On the
+/// CPU in f32 and f64 the draws are made in parallel (see [`crate::kernels`]), with the same
+/// values whatever the thread count.
 pub fn uniform01(
     rng: &mut Rng,
     shape: impl Into<Shape>,
     dtype: DType,
     device: &Device,
 ) -> Result<Tensor> {
-    host_draws(rng, shape, dtype, device, open01)
+    use crate::kernels::elementwise::uniforms;
+    let shape = shape.into();
+    let n = shape.elem_count();
+    match (dtype, device) {
+        (DType::F32, Device::Cpu) => Ok(Tensor::from_vec(uniforms::<f32>(rng, n), shape, device)?),
+        (DType::F64, Device::Cpu) => Ok(Tensor::from_vec(uniforms::<f64>(rng, n), shape, device)?),
+        _ => host_draws(rng, shape, dtype, device, open01),
+    }
 }
 
 /// One uniform draw on the open interval (0, 1).

@@ -125,6 +125,9 @@ pub fn digamma(x: &Tensor) -> Result<Tensor> {
 /// `1 + x` is exact or the error is negligible), so it is evaluated at `x` clamped there, which
 /// keeps `log1p(-1) = -inf` and `log1p(inf) = inf` free of NaN.
 pub fn log1p(x: &Tensor) -> Result<Tensor> {
+    if let Some(y) = crate::kernels::fused::log1p(x)? {
+        return Ok(y);
+    }
     let u = x.affine(1.0, 1.0)?;
     let xc = x.clamp(-0.5, 1.0)?;
     let uc = xc.affine(1.0, 1.0)?;
@@ -147,6 +150,9 @@ pub fn expm1(x: &Tensor) -> Result<Tensor> {
 
 /// `ln(1 + exp(x))`, stable for every `x`: `max(x, 0) + log1p(exp(-|x|))`.
 pub fn softplus(x: &Tensor) -> Result<Tensor> {
+    if let Some(y) = crate::kernels::fused::softplus(x)? {
+        return Ok(y);
+    }
     let tail = log1p(&x.abs()?.neg()?.exp()?)?;
     Ok(x.relu()?.add(&tail)?)
 }

@@ -10,6 +10,7 @@ use super::common::{
 };
 use super::{DistRef, Distribution, Param, Support};
 use crate::error::Result;
+use crate::kernels::bernoulli as kernels;
 use crate::rng::{open01, tensor_from_f64, Rng};
 use crate::special;
 
@@ -81,6 +82,14 @@ impl Bernoulli {
         Ok(self.derived.get_or_init(|| t).clone())
     }
 
+    /// The parameter as given, for the fused CPU kernels.
+    fn kernel_form(&self) -> (&Tensor, kernels::Param) {
+        match &self.form {
+            Form::Probs(p) => (p, kernels::Param::Probs),
+            Form::Logits(l) => (l, kernels::Param::Logits),
+        }
+    }
+
     /// `P(X = 1)`, of the batch shape (computed once from the logits if given those).
     pub fn probs(&self) -> Result<Tensor> {
         match &self.form {
@@ -123,6 +132,10 @@ impl Distribution for Bernoulli {
     }
     fn sample(&self, rng: &mut Rng, sample_shape: &[usize]) -> Result<Tensor> {
         let shape = draw_shape(sample_shape, &self.batch, &[]);
+        let (param, form) = self.kernel_form();
+        if let Some(x) = kernels::sample(rng, param, form, &shape)? {
+            return Ok(x);
+        }
         let n: usize = shape.iter().product();
         // X = 1[u < p], compared on the device; with logits, 1[logit(u) < logits], which
         // needs no sigmoid of the parameter.
@@ -141,6 +154,10 @@ impl Distribution for Bernoulli {
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
         let value = as_float_value(value, self.dtype())?;
         let out = log_prob_shape("Bernoulli", &value, self.dtype(), &self.batch, &[])?;
+        let (param, form) = self.kernel_form();
+        if let Some(lp) = kernels::log_prob(&value, param, form, &out)? {
+            return Ok(lp);
+        }
         let inside = value.eq(0.0)?.add(&value.eq(1.0)?)?;
         let x = select(&inside, &value, 0.0)?;
         let lp = match &self.form {

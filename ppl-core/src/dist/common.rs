@@ -72,7 +72,7 @@ fn first_violation(
 }
 
 /// Checks that every element of `p` lies in `domain`, while validation is on. A scalar is
-/// checked without touching a device; a tensor costs one host read.
+/// checked without touching a device; a CPU tensor is scanned in place.
 pub(crate) fn validate(
     dist: &'static str,
     param: &'static str,
@@ -84,7 +84,24 @@ pub(crate) fn validate(
     }
     match p {
         Param::Scalar(x) => first_violation(dist, param, &[*x], &[], domain),
-        Param::Tensor(t) => first_violation(dist, param, &host_values(t)?, t.dims(), domain),
+        Param::Tensor(t) => {
+            match crate::kernels::elementwise::first_where(t, |x| !domain.holds(x))? {
+                None => Ok(()),
+                Some((i, x)) if t.rank() == 0 => {
+                    debug_assert_eq!(i, 0);
+                    first_violation(dist, param, &[x], &[], domain)
+                }
+                Some((i, x)) => Err(Error::param(
+                    dist,
+                    param,
+                    format!(
+                        "{}, got {x} at flat index {i} of shape {:?}",
+                        domain.describe(),
+                        t.dims()
+                    ),
+                )),
+            }
+        }
     }
 }
 

@@ -83,6 +83,10 @@ impl Distribution for LogNormal {
     }
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
         let out = log_prob_shape("LogNormal", value, self.dtype(), self.batch_shape(), &[])?;
+        let (loc, scale) = (self.base.loc(), self.base.scale());
+        if let Some(lp) = crate::kernels::fused::log_normal_log_prob(value, loc, scale, &out)? {
+            return Ok(lp);
+        }
         let inside = value.gt(0.0)?.mul(&value.lt(f64::INFINITY)?)?;
         let y = select(&inside, value, 1.0)?.log()?;
         let lp = self.base.log_prob(&y)?.broadcast_sub(&y)?;

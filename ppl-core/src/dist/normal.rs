@@ -178,12 +178,16 @@ impl Distribution for Normal {
                 .broadcast_sub(&self.loc)?
                 .sqr()?
                 .affine(-0.5 / (s * s), -HALF_LN_2PI - s.ln())?,
-            _ => value
-                .broadcast_sub(&self.loc)?
-                .broadcast_div(&self.scale)?
-                .sqr()?
-                .affine(-0.5, -HALF_LN_2PI)?
-                .broadcast_sub(&self.scale.log()?)?,
+            _ => match crate::kernels::fused::normal_log_prob(value, &self.loc, &self.scale, &out)?
+            {
+                Some(lp) => lp,
+                None => value
+                    .broadcast_sub(&self.loc)?
+                    .broadcast_div(&self.scale)?
+                    .sqr()?
+                    .affine(-0.5, -HALF_LN_2PI)?
+                    .broadcast_sub(&self.scale.log()?)?,
+            },
         })
     }
     fn expand(&self, batch_shape: &[usize]) -> Result<DistRef> {

@@ -120,6 +120,10 @@ fn uniform_noise(
     dtype: DType,
     device: &candle_core::Device,
 ) -> Result<Tensor> {
+    if device.is_cpu() && matches!(dtype, DType::F32 | DType::F64) {
+        // Never 1 in the dtype, and the draws Bernoulli's `sample` compares with.
+        return crate::rng::uniform01(rng, shape, dtype, device);
+    }
     let top = below_one(dtype);
     let n: usize = shape.iter().product();
     let u: Vec<f64> = (0..n).map(|_| open01(rng).min(top)).collect();
@@ -326,14 +330,24 @@ impl Mechanism for Bernoulli {
     }
     /// `1[u < p]`: the same threshold as [`sample`](Distribution::sample) uses.
     fn push(&self, noise: &Tensor) -> Result<Tensor> {
-        Ok(noise.broadcast_lt(&self.probs()?)?.to_dtype(self.dtype())?)
+        let p = self.probs()?;
+        if let Some(shape) = broadcast_shapes(noise.dims(), p.dims()) {
+            if let Some(x) = crate::kernels::bernoulli::push(noise, &p, &shape)? {
+                return Ok(x);
+            }
+        }
+        Ok(noise.broadcast_lt(&p)?.to_dtype(self.dtype())?)
     }
     /// `u = p·v` for a value of 1 and `u = p + (1 − p)·v` for 0, with `v ~ U(0, 1)`.
     fn abduct(&self, rng: &mut Rng, value: &Tensor) -> Result<Tensor> {
         let full = value_shape(value, self.batch_shape(), &[], "Bernoulli")?;
+        let x = value.to_dtype(self.dtype())?;
+        if let Some(u) = crate::kernels::bernoulli::abduct(rng, &x, &self.probs()?, &full)? {
+            return Ok(u);
+        }
         let v = uniform_noise(rng, &full, self.dtype(), self.device())?;
         let p = to_shape(&self.probs()?, &full)?;
-        let one = to_shape(&value.to_dtype(self.dtype())?, &full)?.eq(1.0)?;
+        let one = to_shape(&x, &full)?.eq(1.0)?;
         let low = p.mul(&v)?;
         let high = p.add(&p.affine(-1.0, 1.0)?.mul(&v)?)?;
         Ok(one.where_cond(&low, &high)?)

@@ -57,17 +57,36 @@ impl Support {
         Ok(m)
     }
 
-    /// Whether every element of `value` lies in the support (one host read).
+    /// Whether the number `x` lies in the support (for `Simplex`, elementwise in `[0, 1]`).
+    pub fn holds(&self, x: f64) -> bool {
+        match *self {
+            Support::Real => x.is_finite(),
+            Support::Positive => x > 0.0 && x < f64::INFINITY,
+            Support::GreaterThan(lo) => x > lo && x < f64::INFINITY,
+            Support::UnitInterval | Support::Simplex => (0.0..=1.0).contains(&x),
+            Support::Interval(lo, hi) => x >= lo && x <= hi,
+            Support::Boolean => x == 0.0 || x == 1.0,
+            Support::IntegerInterval(lo, hi) => x == x.round() && x >= lo as f64 && x <= hi as f64,
+            Support::Any => true,
+        }
+    }
+
+    /// Whether every element of `value` lies in the support: scanned in place on the CPU, reduced
+    /// on the device and read as one number elsewhere.
     pub fn check(&self, value: &Tensor) -> Result<bool> {
         if matches!(self, Support::Any) {
             return Ok(true);
         }
-        let m = self.contains(value)?;
-        let n_in = m
-            .to_dtype(candle_core::DType::F64)?
-            .sum_all()?
-            .to_scalar::<f64>()?;
-        let mut ok = n_in as usize == value.elem_count();
+        let mut ok = if value.dtype().is_float() && value.device().is_cpu() {
+            crate::kernels::elementwise::first_where(value, |x| !self.holds(x))?.is_none()
+        } else {
+            let m = self.contains(value)?;
+            let n_in = m
+                .to_dtype(candle_core::DType::F64)?
+                .sum_all()?
+                .to_scalar::<f64>()?;
+            n_in as usize == value.elem_count()
+        };
         if ok && matches!(self, Support::Simplex) && value.rank() > 0 {
             let s = value
                 .to_dtype(candle_core::DType::F64)?

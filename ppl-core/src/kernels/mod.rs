@@ -7,10 +7,13 @@
 //! and for dtypes other than f32 and f64, they fall through to candle's own ops.
 
 pub(crate) mod adam;
+pub(crate) mod bernoulli;
 mod bias;
 mod conv;
 mod conv_op;
 mod cpu_conv;
+pub(crate) mod elementwise;
+pub(crate) mod fused;
 mod gemm;
 mod geometry;
 mod im2col;

@@ -1,6 +1,6 @@
 //! `y = loc + scale · x`.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
 use super::{check_event_rank, sum_rightmost, Transform};
 use crate::dist::{broadcast_shapes, validation_enabled, Param};
@@ -58,14 +58,18 @@ fn broadcast_params(loc: &Param, scale: &Param) -> Result<Vec<usize>> {
     })
 }
 
-/// The first element of `t` failing `ok`, as `(flat index, value)` (one host read).
-fn first_bad(t: &Tensor, ok: impl Fn(f64) -> bool) -> Result<Option<(usize, f64)>> {
-    let v = t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
-    Ok(v.into_iter().enumerate().find(|&(_, x)| !ok(x)))
+/// The first element of `t` failing `ok`, as `(flat index, value)` (scanned in place on the CPU).
+fn first_bad(t: &Tensor, ok: impl Fn(f64) -> bool + Sync) -> Result<Option<(usize, f64)>> {
+    crate::kernels::elementwise::first_where(t, |x| !ok(x))
 }
 
 /// Checks a parameter elementwise: a number always, a tensor while validation is on.
-fn check_param(param: &'static str, p: &Param, ok: impl Fn(f64) -> bool, rule: &str) -> Result<()> {
+fn check_param(
+    param: &'static str,
+    p: &Param,
+    ok: impl Fn(f64) -> bool + Sync,
+    rule: &str,
+) -> Result<()> {
     match p {
         Param::Scalar(x) if !ok(*x) => Err(Error::param(NAME, param, format!("{rule}, got {x}"))),
         Param::Tensor(t) if validation_enabled() => match first_bad(t, ok)? {

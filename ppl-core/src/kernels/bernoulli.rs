@@ -1,0 +1,287 @@
+//! The Bernoulli distribution's draws, structural form and log-probability as single passes on
+//! the CPU (see [`super::elementwise`] for why).
+//!
+//! Every function returns `None` when its operands are not CPU tensors of f32 or f64; the
+//! distribution then computes with candle's ops.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
+
+use super::elementwise::{advance, map, map_with, rng_at, with_cpu, Real};
+use crate::error::Result;
+use crate::rng::Rng;
+
+/// How the parameter is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Param {
+    Probs,
+    Logits,
+}
+
+fn tensor<T: Real>(v: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+    let storage = T::storage(v);
+    Ok(match storage {
+        CpuStorage::F32(v) => Tensor::from_vec(v, shape, &Device::Cpu)?,
+        CpuStorage::F64(v) => Tensor::from_vec(v, shape, &Device::Cpu)?,
+        _ => unreachable!("Real is f32 or f64"),
+    })
+}
+
+/// Draws `n` values `f(u, operands)` with `u` uniform on (0, 1), the generator advanced as if
+/// the draws had been made one after another.
+fn draw<T: Real, const N: usize>(
+    rng: &mut Rng,
+    operands: [&Tensor; N],
+    f: impl Fn(T, [T; N]) -> T + Sync,
+) -> Option<Vec<T>> {
+    let pos0 = rng.get_word_pos();
+    let base = rng.clone();
+    let out = with_cpu::<T, _, N>(operands, |bufs, layouts| {
+        map_with(
+            bufs,
+            layouts,
+            |k0| rng_at::<T>(&base, pos0, k0),
+            |r, a| f(T::uniform(r), a),
+        )
+    })?;
+    advance::<T>(rng, pos0, out.len());
+    Some(out)
+}
+
+fn hit<T: Real>(b: bool) -> T {
+    if b {
+        T::ONE
+    } else {
+        T::ZERO
+    }
+}
+
+/// `1[u < p]`, or `1[logit(u) < l]` for logits (no sigmoid of the parameter needed).
+fn threshold<T: Real>(param: Param, u: T, p: T) -> T {
+    match param {
+        Param::Probs => hit(u < p),
+        Param::Logits => hit(u.ln() - (T::ZERO - u).ln_1p() < p),
+    }
+}
+
+/// Bernoulli draws of `shape` (the parameter broadcast to it).
+pub(crate) fn sample(
+    rng: &mut Rng,
+    param: &Tensor,
+    form: Param,
+    shape: &[usize],
+) -> Result<Option<Tensor>> {
+    let p = param.broadcast_as(shape)?;
+    Ok(match p.dtype() {
+        candle_core::DType::F32 => draw::<f32, 1>(rng, [&p], |u, [p]| threshold(form, u, p))
+            .map(|v| tensor(v, shape))
+            .transpose()?,
+        candle_core::DType::F64 => draw::<f64, 1>(rng, [&p], |u, [p]| threshold(form, u, p))
+            .map(|v| tensor(v, shape))
+            .transpose()?,
+        _ => None,
+    })
+}
+
+/// `1[u < p]` for noise `u` and probabilities `p` broadcast to `shape`.
+pub(crate) fn push(noise: &Tensor, probs: &Tensor, shape: &[usize]) -> Result<Option<Tensor>> {
+    let (u, p) = (noise.broadcast_as(shape)?, probs.broadcast_as(shape)?);
+    if u.dtype() != p.dtype() {
+        return Ok(None);
+    }
+    Ok(match p.dtype() {
+        candle_core::DType::F32 => {
+            with_cpu::<f32, _, 2>([&u, &p], |b, l| map(b, l, |[u, p]| hit::<f32>(u < p)))
+                .map(|v| tensor(v, shape))
+                .transpose()?
+        }
+        candle_core::DType::F64 => {
+            with_cpu::<f64, _, 2>([&u, &p], |b, l| map(b, l, |[u, p]| hit::<f64>(u < p)))
+                .map(|v| tensor(v, shape))
+                .transpose()?
+        }
+        _ => None,
+    })
+}
+
+/// The noise given the value: `p·v` for a value of 1, `p + (1 − p)·v` otherwise, `v` uniform.
+pub(crate) fn abduct(
+    rng: &mut Rng,
+    value: &Tensor,
+    probs: &Tensor,
+    shape: &[usize],
+) -> Result<Option<Tensor>> {
+    let (x, p) = (value.broadcast_as(shape)?, probs.broadcast_as(shape)?);
+    if x.dtype() != p.dtype() {
+        return Ok(None);
+    }
+    fn f<T: Real>(v: T, [x, p]: [T; 2]) -> T {
+        if x == T::ONE {
+            p * v
+        } else {
+            p + (T::ONE - p) * v
+        }
+    }
+    Ok(match p.dtype() {
+        candle_core::DType::F32 => draw::<f32, 2>(rng, [&x, &p], f)
+            .map(|v| tensor(v, shape))
+            .transpose()?,
+        candle_core::DType::F64 => draw::<f64, 2>(rng, [&x, &p], f)
+            .map(|v| tensor(v, shape))
+            .transpose()?,
+        _ => None,
+    })
+}
+
+/// `log P(x)`: `ln p` at 1, `ln(1 − p)` at 0 (for logits `x·l − softplus(l)`), `−inf` off
+/// `{0, 1}`.
+fn log_prob_at<T: Real>(form: Param, x: T, p: T) -> T {
+    let one = x == T::ONE;
+    if !one && x != T::ZERO {
+        return T::NEG_INFINITY;
+    }
+    match form {
+        Param::Probs if one => p.ln(),
+        Param::Probs => (T::ZERO - p).ln_1p(),
+        Param::Logits => {
+            // softplus(l) = max(l, 0) + ln(1 + e^{−|l|}), finite for every finite l.
+            let (pos, neg) = if p > T::ZERO {
+                (p, T::ZERO - p)
+            } else {
+                (T::ZERO, p)
+            };
+            let softplus = pos + neg.exp().ln_1p();
+            if one {
+                p - softplus
+            } else {
+                T::ZERO - softplus
+            }
+        }
+    }
+}
+
+/// `d log P(x) / d param`: `1/p` at 1 and `−1/(1 − p)` at 0 (for logits `x − σ(l)`), 0 off
+/// `{0, 1}`.
+fn score_at<T: Real>(form: Param, x: T, p: T) -> T {
+    let one = x == T::ONE;
+    if !one && x != T::ZERO {
+        return T::ZERO;
+    }
+    match form {
+        Param::Probs if one => T::ONE / p,
+        Param::Probs => T::ZERO - T::ONE / (T::ONE - p),
+        Param::Logits => {
+            let sigmoid = T::ONE / (T::ONE + (T::ZERO - p).exp());
+            x - sigmoid
+        }
+    }
+}
+
+/// The log-probability op over `(value, param)` (both broadcast to the output's shape).
+#[derive(Debug, Clone, Copy)]
+struct LogProb(Param);
+
+/// Its derivative in the parameter, used by the backward pass.
+#[derive(Debug, Clone, Copy)]
+struct Score(Param);
+
+fn fwd2(
+    name: &str,
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    f32_op: impl Fn(f32, f32) -> f32 + Sync,
+    f64_op: impl Fn(f64, f64) -> f64 + Sync,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    if l1.dims() != l2.dims() {
+        candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
+    }
+    let out = match (s1, s2) {
+        (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+            CpuStorage::F32(map([a, b], [l1, l2], |[x, p]| f32_op(x, p)))
+        }
+        (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+            CpuStorage::F64(map([a, b], [l1, l2], |[x, p]| f64_op(x, p)))
+        }
+        (a, b) => candle_core::bail!(
+            "{name}: no CPU kernel for dtypes {:?} and {:?}",
+            a.dtype(),
+            b.dtype()
+        ),
+    };
+    Ok((out, l1.shape().clone()))
+}
+
+impl CustomOp2 for LogProb {
+    fn name(&self) -> &'static str {
+        "ppl-bernoulli-log-prob"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let form = self.0;
+        fwd2(
+            self.name(),
+            s1,
+            l1,
+            s2,
+            l2,
+            |x, p| log_prob_at(form, x, p),
+            |x, p| log_prob_at(form, x, p),
+        )
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        p: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let score = x.apply_op2_no_bwd(p, &Score(self.0))?;
+        Ok((None, Some(grad.mul(&score)?)))
+    }
+}
+
+impl CustomOp2 for Score {
+    fn name(&self) -> &'static str {
+        "ppl-bernoulli-score"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let form = self.0;
+        fwd2(
+            self.name(),
+            s1,
+            l1,
+            s2,
+            l2,
+            |x, p| score_at(form, x, p),
+            |x, p| score_at(form, x, p),
+        )
+    }
+}
+
+/// `log P(value)` of shape `shape`, differentiable in the parameter; `None` off the CPU or for
+/// dtypes other than f32 and f64 (or when the value's dtype differs from the parameter's).
+pub(crate) fn log_prob(
+    value: &Tensor,
+    param: &Tensor,
+    form: Param,
+    shape: &[usize],
+) -> Result<Option<Tensor>> {
+    if !super::ours(param) || !value.device().is_cpu() || value.dtype() != param.dtype() {
+        return Ok(None);
+    }
+    let (x, p) = (value.broadcast_as(shape)?, param.broadcast_as(shape)?);
+    Ok(Some(x.apply_op2(&p, LogProb(form))?))
+}

@@ -1,0 +1,369 @@
+//! One-pass elementwise maps over broadcast operands on the CPU, split over threads.
+//!
+//! A distribution's log-density or draw written with candle ops costs one full pass and one
+//! allocation per op (a Bernoulli log-probability is about fifteen), and candle's comparison
+//! and `where_cond` kernels do not vectorise. The maps here read every operand through its own
+//! layout (broadcast operands have zero strides, so nothing is materialised), compute the whole
+//! formula per element, and write the output once.
+
+use std::mem::MaybeUninit;
+
+use candle_core::{CpuStorage, Layout, NdIter, Storage, Tensor};
+
+use crate::rng::Rng;
+
+/// Elements per parallel task. Below two tasks' worth the map runs on the calling thread: the
+/// pool's hand-off costs more than the pass.
+pub(crate) const GRAIN: usize = 1 << 15;
+
+/// The float types the kernels compute in natively.
+pub(crate) trait Real:
+    Copy
+    + PartialOrd
+    + Default
+    + Send
+    + Sync
+    + 'static
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const NEG_INFINITY: Self;
+    /// How many 32-bit words of the generator one uniform draw consumes.
+    const WORDS: u128;
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn ln(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn exp(self) -> Self;
+    /// A uniform draw on the open interval (0, 1): `(k + ½)·2⁻ᵐ` for a random `k` of m bits,
+    /// m one less than the mantissa's width so that the largest draw, `1 − 2⁻ᵐ⁻¹`, is
+    /// representable and cannot round to 1. Nothing is rejected, so a draw takes a fixed
+    /// number of words, which lets threads seek to their share of a stream.
+    fn uniform(rng: &mut Rng) -> Self;
+    fn storage(v: Vec<Self>) -> CpuStorage;
+    fn slice(s: &CpuStorage) -> Option<&[Self]>;
+}
+
+impl Real for f32 {
+    const ZERO: f32 = 0.0;
+    const ONE: f32 = 1.0;
+    const NEG_INFINITY: f32 = f32::NEG_INFINITY;
+    const WORDS: u128 = 1;
+    fn from_f64(x: f64) -> f32 {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn ln(self) -> f32 {
+        f32::ln(self)
+    }
+    /// `ln(1 + x)` to full precision without libm's `log1pf`, which measured three times
+    /// the cost of `logf`: with `u = 1 + x` rounded, `ln(u) · x / (u − 1)` cancels the
+    /// rounding error of `u` (Goldberg 1991, theorem 4).
+    fn ln_1p(self) -> f32 {
+        let u = 1.0 + self;
+        if u == 1.0 {
+            self
+        } else if !u.is_finite() {
+            u.ln()
+        } else {
+            u.ln() * self / (u - 1.0)
+        }
+    }
+    fn exp(self) -> f32 {
+        f32::exp(self)
+    }
+    fn uniform(rng: &mut Rng) -> f32 {
+        use rand::RngCore;
+        ((rng.next_u32() >> 9) as f32 + 0.5) * (1.0 / (1u32 << 23) as f32)
+    }
+    fn storage(v: Vec<f32>) -> CpuStorage {
+        CpuStorage::F32(v)
+    }
+    fn slice(s: &CpuStorage) -> Option<&[f32]> {
+        match s {
+            CpuStorage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl Real for f64 {
+    const ZERO: f64 = 0.0;
+    const ONE: f64 = 1.0;
+    const NEG_INFINITY: f64 = f64::NEG_INFINITY;
+    const WORDS: u128 = 2;
+    fn from_f64(x: f64) -> f64 {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn ln(self) -> f64 {
+        f64::ln(self)
+    }
+    fn ln_1p(self) -> f64 {
+        f64::ln_1p(self)
+    }
+    fn exp(self) -> f64 {
+        f64::exp(self)
+    }
+    fn uniform(rng: &mut Rng) -> f64 {
+        use rand::RngCore;
+        ((rng.next_u64() >> 12) as f64 + 0.5) * (1.0 / (1u64 << 52) as f64)
+    }
+    fn storage(v: Vec<f64>) -> CpuStorage {
+        CpuStorage::F64(v)
+    }
+    fn slice(s: &CpuStorage) -> Option<&[f64]> {
+        match s {
+            CpuStorage::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// `out[k] = f(state, [a_0[k], …, a_{N−1}[k]])` in row-major order of the common dims of
+/// `layouts`, each operand read from its buffer through its layout. `init(k0)` makes the state
+/// of the task starting at output element `k0`, so a task's result cannot depend on how the
+/// work was split (the random draws use this to seek the generator to their share).
+pub(crate) fn map_with<T, U, S, const N: usize>(
+    bufs: [&[T]; N],
+    layouts: [&Layout; N],
+    init: impl Fn(usize) -> S + Sync,
+    f: impl Fn(&mut S, [T; N]) -> U + Sync,
+) -> Vec<U>
+where
+    T: Copy + Sync,
+    U: Copy + Send,
+{
+    let n = layouts[0].shape().elem_count();
+    let mut out: Vec<U> = Vec::with_capacity(n);
+    if n == 0 {
+        return out;
+    }
+    let iter = NdIter::new(layouts);
+    let inner = iter.inner_size;
+    let strides = iter.inner_strides;
+    let bases: Vec<[usize; N]> = iter.collect();
+    let fill = |start: usize, chunk: &mut [MaybeUninit<U>]| {
+        let mut state = init(start);
+        let end = start + chunk.len();
+        let (mut k, mut o) = (start, 0);
+        while k < end {
+            let (block, i0) = (k / inner, k % inner);
+            let len = (inner - i0).min(end - k);
+            let base = bases[block];
+            // Each operand's stretch for this block, so that the loop indexes within bounds
+            // the compiler can see: a contiguous run, or the one element a broadcast repeats.
+            let runs: [&[T]; N] = std::array::from_fn(|j| {
+                let from = base[j] + i0 * strides[j];
+                match strides[j] {
+                    0 => &bufs[j][from..from + 1],
+                    s => &bufs[j][from..from + (len - 1) * s + 1],
+                }
+            });
+            let out = &mut chunk[o..o + len];
+            if strides.iter().all(|&s| s == 1) {
+                for (t, slot) in out.iter_mut().enumerate() {
+                    slot.write(f(&mut state, std::array::from_fn(|j| runs[j][t])));
+                }
+            } else {
+                for (t, slot) in out.iter_mut().enumerate() {
+                    slot.write(f(
+                        &mut state,
+                        std::array::from_fn(|j| runs[j][t * strides[j]]),
+                    ));
+                }
+            }
+            o += len;
+            k += len;
+        }
+    };
+    fill_split(&mut out, n, fill);
+    out
+}
+
+/// Fills the first `n` elements of `out`'s spare capacity with `fill(start, chunk)` over chunks
+/// of [`GRAIN`] elements, in parallel when there are at least two, and sets the length to `n`.
+/// `fill` must write every element of its chunk.
+fn fill_split<U: Send>(
+    out: &mut Vec<U>,
+    n: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync,
+) {
+    out.reserve(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if n < 2 * GRAIN {
+        fill(0, spare);
+    } else {
+        let base = SendPtr(spare.as_mut_ptr());
+        let chunks = n.div_ceil(GRAIN);
+        candle_core::utils::barrier_pool().execute_chunked(chunks, |range| {
+            for c in range {
+                let start = c * GRAIN;
+                let len = GRAIN.min(n - start);
+                // SAFETY: chunk `c` covers elements `start..start + len` of `spare`, inside
+                // its `n` elements; the pool hands every chunk index to exactly one call, so
+                // the slices are disjoint, and `spare` outlives the pool's `execute`.
+                let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), len) };
+                fill(start, chunk);
+            }
+        });
+    }
+    // SAFETY: `fill` wrote every one of the first `n` elements (the chunks partition them and
+    // each call writes its whole chunk).
+    unsafe { out.set_len(n) };
+}
+
+/// A pointer the pool's workers may share; each dereferences only its own chunk.
+struct SendPtr<U>(*mut MaybeUninit<U>);
+impl<U> Clone for SendPtr<U> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<U> Copy for SendPtr<U> {}
+// SAFETY: the pointer is only used to build disjoint chunks (see `fill_split`).
+unsafe impl<U: Send> Send for SendPtr<U> {}
+// SAFETY: as above.
+unsafe impl<U: Send> Sync for SendPtr<U> {}
+
+impl<U> SendPtr<U> {
+    fn get(self) -> *mut MaybeUninit<U> {
+        self.0
+    }
+}
+
+/// `n` uniform draws on (0, 1) ([`Real::uniform`]), made in parallel yet equal to drawing them
+/// one after another from `rng`, which is advanced past them.
+pub(crate) fn uniforms<T: Real>(rng: &mut Rng, n: usize) -> Vec<T> {
+    let pos0 = rng.get_word_pos();
+    let base = rng.clone();
+    let mut out = Vec::new();
+    fill_split(&mut out, n, |k0, chunk| {
+        let mut r = rng_at::<T>(&base, pos0, k0);
+        for slot in chunk {
+            slot.write(T::uniform(&mut r));
+        }
+    });
+    advance::<T>(rng, pos0, n);
+    out
+}
+
+/// [`map_with`] without state.
+pub(crate) fn map<T, U, const N: usize>(
+    bufs: [&[T]; N],
+    layouts: [&Layout; N],
+    f: impl Fn([T; N]) -> U + Sync,
+) -> Vec<U>
+where
+    T: Copy + Sync,
+    U: Copy + Send,
+{
+    map_with(bufs, layouts, |_| (), |_, a| f(a))
+}
+
+/// A generator positioned for the task whose first draw is number `k0` of a stream that
+/// starts at word `pos0` (a draw takes `T::WORDS` words).
+pub(crate) fn rng_at<T: Real>(rng: &Rng, pos0: u128, k0: usize) -> Rng {
+    let mut r = rng.clone();
+    r.set_word_pos(pos0 + k0 as u128 * T::WORDS);
+    r
+}
+
+/// Moves `rng` past the `n` draws a map made from it (as if they had been made in turn).
+pub(crate) fn advance<T: Real>(rng: &mut Rng, pos0: u128, n: usize) {
+    rng.set_word_pos(pos0 + n as u128 * T::WORDS);
+}
+
+/// Runs `f` on the CPU buffers and layouts of `tensors` when every one is a CPU tensor of
+/// dtype `T`; `None` otherwise (another device or dtype: callers fall back to candle's ops).
+pub(crate) fn with_cpu<T: Real, R, const N: usize>(
+    tensors: [&Tensor; N],
+    f: impl FnOnce([&[T]; N], [&Layout; N]) -> R,
+) -> Option<R> {
+    let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+    let mut bufs: [&[T]; N] = [&[]; N];
+    for (slot, (storage, _)) in bufs.iter_mut().zip(&guards) {
+        match &**storage {
+            Storage::Cpu(s) => *slot = T::slice(s)?,
+            _ => return None,
+        }
+    }
+    let layouts: [&Layout; N] = std::array::from_fn(|j| guards[j].1);
+    Some(f(bufs, layouts))
+}
+
+/// The first element of `t` in row-major order for which `bad` holds, as `(flat index,
+/// value)`. CPU tensors of f32 and f64 are scanned in place, in parallel when large; others are
+/// read to the host once.
+pub(crate) fn first_where(
+    t: &Tensor,
+    bad: impl Fn(f64) -> bool + Sync,
+) -> crate::error::Result<Option<(usize, f64)>> {
+    fn scan<T: Real>(
+        b: &[T],
+        l: &Layout,
+        bad: &(impl Fn(f64) -> bool + Sync),
+    ) -> Option<(usize, f64)> {
+        let flags: Vec<u8>;
+        let found = match l.contiguous_offsets() {
+            Some((start, end)) => {
+                let s = &b[start..end];
+                // Whole chunks without early exit (the fold vectorises); locate only in the
+                // chunk that has a bad element.
+                let first_in = |chunk: &[T]| -> Option<usize> {
+                    if chunk.iter().fold(false, |acc, v| acc | bad(v.to_f64())) {
+                        chunk.iter().position(|v| bad(v.to_f64()))
+                    } else {
+                        None
+                    }
+                };
+                if s.len() < 2 * GRAIN {
+                    first_in(s)
+                } else {
+                    let chunks = s.len().div_ceil(GRAIN);
+                    let found = std::sync::Mutex::new(None::<usize>);
+                    candle_core::utils::barrier_pool().execute_chunked(chunks, |range| {
+                        for c in range {
+                            let start = c * GRAIN;
+                            let chunk = &s[start..(start + GRAIN).min(s.len())];
+                            if let Some(i) = first_in(chunk) {
+                                let mut f = found.lock().unwrap_or_else(|e| e.into_inner());
+                                *f = Some(f.map_or(start + i, |j: usize| j.min(start + i)));
+                            }
+                        }
+                    });
+                    found.into_inner().unwrap_or_else(|e| e.into_inner())
+                }
+            }
+            None => {
+                flags = map([b], [l], |[v]| u8::from(bad(v.to_f64())));
+                flags.iter().position(|&f| f == 1)
+            }
+        };
+        found.map(|i| {
+            let v = map([b], [l], |[v]| v);
+            (i, v[i].to_f64())
+        })
+    }
+    let found = match t.dtype() {
+        candle_core::DType::F32 => with_cpu::<f32, _, 1>([t], |[b], [l]| scan(b, l, &bad)),
+        candle_core::DType::F64 => with_cpu::<f64, _, 1>([t], |[b], [l]| scan(b, l, &bad)),
+        _ => None,
+    };
+    if let Some(found) = found {
+        return Ok(found);
+    }
+    let values = t
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()?;
+    Ok(values.into_iter().enumerate().find(|&(_, x)| bad(x)))
+}

@@ -1,0 +1,315 @@
+//! Small formulas that candle spells with many ops — `softplus`, `log1p`, the Normal and
+//! log-normal log-densities — as one differentiable op each on the CPU.
+//!
+//! On a small model every candle op costs its dispatch, an allocation, a graph node and its
+//! backward step regardless of the tensor's size: AutoNormal's softplus was twelve ops and the
+//! Normal log-density six, together about half of an SVI step of the B2 regression. Each op
+//! here is one pass forward and one or two passes backward.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
+
+use super::elementwise::{map, Real};
+use crate::error::Result;
+
+/// `½ ln 2π`.
+const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+
+/// The one-argument formulas, each with its derivative.
+#[derive(Debug, Clone, Copy)]
+enum Unary {
+    /// `ln(1 + eˣ)`, derivative `σ(x)`.
+    Softplus,
+    /// `ln(1 + x)`, derivative `1 / (1 + x)`.
+    Log1p,
+}
+
+impl Unary {
+    fn value<T: Real>(self, x: T) -> T {
+        match self {
+            Unary::Softplus => {
+                // max(x, 0) + ln(1 + e^{−|x|}): no overflow for any x.
+                let (pos, neg) = if x > T::ZERO {
+                    (x, T::ZERO - x)
+                } else {
+                    (T::ZERO, x)
+                };
+                pos + neg.exp().ln_1p()
+            }
+            Unary::Log1p => x.ln_1p(),
+        }
+    }
+    fn derivative<T: Real>(self, x: T) -> T {
+        match self {
+            Unary::Softplus => {
+                if x > T::ZERO {
+                    T::ONE / (T::ONE + (T::ZERO - x).exp())
+                } else {
+                    let e = x.exp();
+                    e / (T::ONE + e)
+                }
+            }
+            Unary::Log1p => T::ONE / (T::ONE + x),
+        }
+    }
+}
+
+/// The forward op of a [`Unary`].
+#[derive(Debug, Clone, Copy)]
+struct Forward(Unary);
+
+/// Its derivative, elementwise (the backward multiplies by the incoming gradient).
+#[derive(Debug, Clone, Copy)]
+struct Derivative(Unary);
+
+fn unary_fwd(
+    name: &str,
+    s: &CpuStorage,
+    l: &Layout,
+    f32_op: impl Fn(f32) -> f32 + Sync,
+    f64_op: impl Fn(f64) -> f64 + Sync,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let out = match s {
+        CpuStorage::F32(x) => CpuStorage::F32(map([x], [l], |[v]| f32_op(v))),
+        CpuStorage::F64(x) => CpuStorage::F64(map([x], [l], |[v]| f64_op(v))),
+        other => candle_core::bail!("{name}: no CPU kernel for {:?}", other.dtype()),
+    };
+    Ok((out, l.shape().clone()))
+}
+
+impl CustomOp1 for Forward {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            Unary::Softplus => "ppl-softplus",
+            Unary::Log1p => "ppl-log1p",
+        }
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let u = self.0;
+        unary_fwd(self.name(), s, l, |x| u.value(x), |x| u.value(x))
+    }
+    fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let d = x.apply_op1_no_bwd(&Derivative(self.0))?;
+        Ok(Some(grad.mul(&d)?))
+    }
+}
+
+impl CustomOp1 for Derivative {
+    fn name(&self) -> &'static str {
+        "ppl-unary-derivative"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let u = self.0;
+        unary_fwd(self.name(), s, l, |x| u.derivative(x), |x| u.derivative(x))
+    }
+}
+
+fn unary(x: &Tensor, u: Unary) -> Result<Option<Tensor>> {
+    if super::ours(x) {
+        Ok(Some(x.apply_op1(Forward(u))?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `ln(1 + eˣ)` as one op on the CPU (f32, f64); `None` elsewhere.
+pub(crate) fn softplus(x: &Tensor) -> Result<Option<Tensor>> {
+    unary(x, Unary::Softplus)
+}
+
+/// `ln(1 + x)` as one op on the CPU (f32, f64); `None` elsewhere.
+pub(crate) fn log1p(x: &Tensor) -> Result<Option<Tensor>> {
+    unary(x, Unary::Log1p)
+}
+
+/// A location-scale law on the reals or, through `exp`, on the positive reals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Law {
+    Normal,
+    LogNormal,
+}
+
+/// What a [`LocScale`] pass computes from `(x, loc, scale)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The log-density.
+    LogProb,
+    /// Its derivative in `x`.
+    Value,
+    /// Its derivative in `loc`.
+    Loc,
+    /// Its derivative in `scale`.
+    Scale,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LocScale {
+    law: Law,
+    part: Part,
+}
+
+impl LocScale {
+    fn at<T: Real>(self, x: T, m: T, s: T) -> T {
+        // The log-normal is the normal of y = ln x, less ln x, and −inf off (0, inf).
+        let y = match self.law {
+            Law::Normal => x,
+            Law::LogNormal if x > T::ZERO && x < T::ONE / T::ZERO => x.ln(),
+            Law::LogNormal if self.part == Part::LogProb => return T::NEG_INFINITY,
+            Law::LogNormal => return T::ZERO,
+        };
+        let z = (y - m) / s;
+        match self.part {
+            Part::LogProb => {
+                let lp = T::ZERO - T::from_f64(0.5) * z * z - s.ln() - T::from_f64(HALF_LN_2PI);
+                match self.law {
+                    Law::Normal => lp,
+                    Law::LogNormal => lp - y,
+                }
+            }
+            Part::Value => match self.law {
+                Law::Normal => T::ZERO - z / s,
+                Law::LogNormal => (T::ZERO - z / s - T::ONE) / x,
+            },
+            Part::Loc => z / s,
+            Part::Scale => (z * z - T::ONE) / s,
+        }
+    }
+}
+
+/// The Normal log-density with one scale for every element.
+fn normal_shared_scale<T: Real>(x: &[T], lx: &Layout, m: &[T], lm: &Layout, s: T) -> Vec<T> {
+    let inv = T::ONE / s;
+    let half = T::from_f64(0.5);
+    let c = T::ZERO - s.ln() - T::from_f64(HALF_LN_2PI);
+    map([x, m], [lx, lm], |[x, m]| {
+        let z = (x - m) * inv;
+        c - half * z * z
+    })
+}
+
+impl CustomOp3 for LocScale {
+    fn name(&self) -> &'static str {
+        "ppl-loc-scale"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        if l1.dims() != l2.dims() || l1.dims() != l3.dims() {
+            candle_core::bail!("{name}: operand shapes differ");
+        }
+        let op = *self;
+        // A scale shared by every element (a number broadcast): its logarithm once.
+        if l3.stride().iter().all(|&s| s == 0) && op.law == Law::Normal && op.part == Part::LogProb
+        {
+            let at = l3.start_offset();
+            return Ok((
+                match (s1, s2, s3) {
+                    (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => {
+                        CpuStorage::F32(normal_shared_scale(a, l1, b, l2, c[at]))
+                    }
+                    (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)) => {
+                        CpuStorage::F64(normal_shared_scale(a, l1, b, l2, c[at]))
+                    }
+                    (a, _, _) => {
+                        candle_core::bail!("{name}: no CPU kernel for {:?}", a.dtype())
+                    }
+                },
+                l1.shape().clone(),
+            ));
+        }
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => {
+                CpuStorage::F32(map([a, b, c], [l1, l2, l3], |[x, m, s]| op.at(x, m, s)))
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)) => {
+                CpuStorage::F64(map([a, b, c], [l1, l2, l3], |[x, m, s]| op.at(x, m, s)))
+            }
+            (a, _, _) => candle_core::bail!("{name}: no CPU kernel for {:?}", a.dtype()),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        loc: &Tensor,
+        scale: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let part = |p: Part, wanted: bool| -> candle_core::Result<Option<Tensor>> {
+            if !wanted {
+                return Ok(None);
+            }
+            let d = x.apply_op3_no_bwd(
+                loc,
+                scale,
+                &LocScale {
+                    law: self.law,
+                    part: p,
+                },
+            )?;
+            Ok(Some(grad.mul(&d)?))
+        };
+        let gx = part(Part::Value, x.track_op())?;
+        let gm = part(Part::Loc, loc.track_op())?;
+        let gs = part(Part::Scale, scale.track_op())?;
+        Ok((gx, gm, gs))
+    }
+}
+
+/// The log-density of `x` under `law` with `loc` and `scale`, all broadcast to `shape`, as one
+/// op on the CPU (f32, f64, one dtype throughout); `None` elsewhere.
+fn loc_scale_log_prob(
+    law: Law,
+    x: &Tensor,
+    loc: &Tensor,
+    scale: &Tensor,
+    shape: &[usize],
+) -> Result<Option<Tensor>> {
+    let same = x.dtype() == loc.dtype() && x.dtype() == scale.dtype();
+    if !(same && super::ours(x) && loc.device().is_cpu() && scale.device().is_cpu()) {
+        return Ok(None);
+    }
+    // A broadcast is a graph node with its own backward step: only where needed.
+    let to = |t: &Tensor| -> Result<Tensor> {
+        if t.dims() == shape {
+            Ok(t.clone())
+        } else {
+            Ok(t.broadcast_as(shape)?)
+        }
+    };
+    let (x, m, s) = (to(x)?, to(loc)?, to(scale)?);
+    let op = LocScale {
+        law,
+        part: Part::LogProb,
+    };
+    Ok(Some(x.apply_op3(&m, &s, op)?))
+}
+
+/// The Normal log-density (see [`loc_scale_log_prob`]).
+pub(crate) fn normal_log_prob(
+    x: &Tensor,
+    loc: &Tensor,
+    scale: &Tensor,
+    shape: &[usize],
+) -> Result<Option<Tensor>> {
+    loc_scale_log_prob(Law::Normal, x, loc, scale, shape)
+}
+
+/// The log-normal log-density, `−inf` off `(0, inf)` with zero gradients there (see
+/// [`loc_scale_log_prob`]).
+pub(crate) fn log_normal_log_prob(
+    x: &Tensor,
+    loc: &Tensor,
+    scale: &Tensor,
+    shape: &[usize],
+) -> Result<Option<Tensor>> {
+    loc_scale_log_prob(Law::LogNormal, x, loc, scale, shape)
+}
