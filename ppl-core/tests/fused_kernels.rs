@@ -70,10 +70,12 @@ fn bernoulli_log_prob_is_exact_with_worlds_broadcast_and_its_gradient_is_the_sco
     let got = v64(&lp);
     for (k, (&g, &xk)) in got.iter().zip(&x).enumerate() {
         let pk = p[k % n];
-        let want = match xk {
-            v if v == 1.0 => pk.ln(),
-            v if v == 0.0 => (-pk).ln_1p(),
-            _ => f64::NEG_INFINITY,
+        let want = if xk == 1.0 {
+            pk.ln()
+        } else if xk == 0.0 {
+            (-pk).ln_1p()
+        } else {
+            f64::NEG_INFINITY
         };
         assert!(g == want || (g - want).abs() < 1e-14, "{k}: {g} vs {want}");
     }
@@ -96,10 +98,14 @@ fn bernoulli_log_prob_is_exact_with_worlds_broadcast_and_its_gradient_is_the_sco
     for (i, &gi) in g.iter().enumerate() {
         let want: f64 = [x[i], x[n + i]]
             .iter()
-            .map(|&v| match v {
-                v if v == 1.0 => 1.0 / p[i],
-                v if v == 0.0 => -1.0 / (1.0 - p[i]),
-                _ => 0.0,
+            .map(|&v| {
+                if v == 1.0 {
+                    1.0 / p[i]
+                } else if v == 0.0 {
+                    -1.0 / (1.0 - p[i])
+                } else {
+                    0.0
+                }
             })
             .sum();
         assert!(
