@@ -5,8 +5,10 @@
 #
 #   bash scripts/compare.sh                    # PEERS_DIR defaults to ../shared/peers
 #   PEERS_DIR=/path/to/peers bash scripts/compare.sh
+#   PEERS_PY=/venv/bin/python PEERS_OUT=/tmp/peers.jsonl bash scripts/compare.sh
+#                                              # a venv elsewhere, a read-only peers directory
 #
-# Writes results/ppl.jsonl (ours) and $PEERS_DIR/results.jsonl (theirs). Exit status: non-zero
+# Writes results/ppl.jsonl (ours) and $PEERS_OUT (theirs; default $PEERS_DIR/results.jsonl). Exit status: non-zero
 # when a build or a verification fails, or (from compare.py) when we are behind a peer.
 set -euo pipefail
 
@@ -31,11 +33,12 @@ echo "== ppl-bench all -> results/ppl.jsonl" >&2
     exit 1
 }
 
-echo "== peers: $PEERS_DIR/run_all.sh -> $PEERS_DIR/results.jsonl" >&2
+export PEERS_OUT="${PEERS_OUT:-$PEERS_DIR/results.jsonl}"
+echo "== peers: $PEERS_DIR/run_all.sh -> $PEERS_OUT" >&2
 bash "$PEERS_DIR/run_all.sh" || {
-    echo "compare: a peer benchmark failed (see above and $PEERS_DIR/results.jsonl)" >&2
+    echo "compare: a peer benchmark failed (see above and $PEERS_OUT)" >&2
     exit 1
 }
 
 echo "== comparison" >&2
-python3 "$PEERS_DIR/compare.py" results/ppl.jsonl "$PEERS_DIR/results.jsonl"
+python3 "$PEERS_DIR/compare.py" results/ppl.jsonl "$PEERS_OUT"
