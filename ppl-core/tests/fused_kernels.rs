@@ -327,3 +327,62 @@ fn validation_names_the_first_bad_element_of_large_and_strided_tensors() {
         .check(&Tensor::new(&[0.0f32, 1.0, 1.0], &CPU).unwrap())
         .unwrap());
 }
+
+/// `cpt` against direct indexing: binary parents with a world dim, a ternary parent, five
+/// parents (the gather path), and the errors.
+#[test]
+fn cpt_picks_table_entries_by_parent_values() {
+    use ppl_core::causal::cpt;
+    // Binary × binary, one parent carrying two worlds.
+    let t = Tensor::new(&[[0.02f64, 0.30], [0.005, 0.08]], &CPU).unwrap();
+    let young = Tensor::new(&[[0.0f64], [1.0]], &CPU).unwrap();
+    let male: Vec<f64> = (0..100_000).map(|i| (i % 3 == 0) as u8 as f64).collect();
+    let m = Tensor::from_vec(male.clone(), male.len(), &CPU).unwrap();
+    let got = cpt(&t, &[&young, &m]).unwrap();
+    assert_eq!(got.dims(), [2, male.len()]);
+    let got = got.to_vec2::<f64>().unwrap();
+    let tv = [[0.02, 0.30], [0.005, 0.08]];
+    for (w, row) in got.iter().enumerate() {
+        for (k, &v) in row.iter().enumerate() {
+            assert_eq!(v, tv[w][male[k] as usize]);
+        }
+    }
+    // A ternary parent and a binary one, f32.
+    let t3: Vec<f32> = (0..6).map(|i| i as f32 / 10.0).collect();
+    let t3 = Tensor::from_vec(t3, (3, 2), &CPU).unwrap();
+    let a = Tensor::new(&[0.0f32, 1.0, 2.0, 2.0], &CPU).unwrap();
+    let b = Tensor::new(&[1.0f32, 0.0, 1.0, 0.0], &CPU).unwrap();
+    let got = cpt(&t3, &[&a, &b]).unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(got, [0.1, 0.2, 0.5, 0.4]);
+    // Five binary parents: table[v0..v4] = their binary number / 32.
+    let t5 = Tensor::arange(0f64, 32.0, &CPU)
+        .unwrap()
+        .affine(1.0 / 32.0, 0.0)
+        .unwrap()
+        .reshape((2, 2, 2, 2, 2))
+        .unwrap();
+    let bits: Vec<Tensor> = (0..5)
+        .map(|j| {
+            let v: Vec<f64> = (0..32).map(|c| ((c >> (4 - j)) & 1) as f64).collect();
+            Tensor::from_vec(v, 32, &CPU).unwrap()
+        })
+        .collect();
+    let refs: Vec<&Tensor> = bits.iter().collect();
+    let got = cpt(&t5, &refs).unwrap().to_vec1::<f64>().unwrap();
+    let want: Vec<f64> = (0..32).map(|c| c as f64 / 32.0).collect();
+    assert_eq!(got, want);
+    // A value off its dim names the parent, the index and the value.
+    let bad = Tensor::new(&[0.0f32, 1.0, 0.5], &CPU).unwrap();
+    let e = cpt(&t3, &[&Tensor::new(&[1.0f32; 3], &CPU).unwrap(), &bad])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("parent 1") && e.contains("0.5") && e.contains("flat index 2"),
+        "{e}"
+    );
+    let e = cpt(&t3, &[&Tensor::new(&[3.0f32], &CPU).unwrap(), &b])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("parent 0") && e.contains("size 3"), "{e}");
+    assert!(cpt(&t3, &[&a]).is_err(), "one parent for a two-dim table");
+}

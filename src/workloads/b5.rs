@@ -1,6 +1,6 @@
 //! B5 `discrete_scm`: interventional and counterfactual queries on a binary attribute SCM.
 
-use crate::causal::{twin_world, world, COUNTERFACTUAL, TWIN};
+use crate::causal::{cpt, twin_world, world, COUNTERFACTUAL, TWIN};
 use crate::prelude::*;
 
 /// `P(Young = 1)`.
@@ -23,20 +23,16 @@ pub const Q1_EXACT: f64 = 86.0 / 625.0;
 /// Q2's exact answer, `P(Bald_{Young←0} = 1 | Young = 1, Bald = 0) = 1011/9635`.
 pub const Q2_EXACT: f64 = 1011.0 / 9635.0;
 
-/// A conditional probability table lookup: `table[2·a + b]` elementwise, broadcasting `a`
-/// against `b` (so a value with world dims meets one without).
+/// `table[a][b]` elementwise ([`cpt`]), `a` and `b` broadcast together (a value with world dims
+/// meets one without).
 fn cpt2(table: [[f64; 2]; 2], a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    // p = t00 + (t10 − t00) a + (t01 − t00) b + (t11 − t10 − t01 + t00) a b, exact on {0, 1}.
-    let [[t00, t01], [t10, t11]] = table;
-    let ab = a.broadcast_mul(b)?;
-    Ok(
-        ((a * (t10 - t00))?.broadcast_add(&(b * (t01 - t00))?)? + (ab * (t11 - t10 - t01 + t00))?)?
-            .affine(1.0, t00)?,
-    )
+    let t = Tensor::new(&table, a.device())?.to_dtype(a.dtype())?;
+    cpt(&t, &[a, b])
 }
 
 fn cpt1(table: [f64; 2], a: &Tensor) -> Result<Tensor> {
-    Ok(a.affine(table[1] - table[0], table[0])?)
+    let t = Tensor::new(&table, a.device())?.to_dtype(a.dtype())?;
+    cpt(&t, &[a])
 }
 
 /// The attribute SCM in CPD form for `n` people (one plate), every variable a Bernoulli site

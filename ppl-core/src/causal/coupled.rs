@@ -344,7 +344,7 @@ impl WorldSplit {
         let mut full = pre.batch_shape().to_vec();
         full.extend_from_slice(pre.event_shape());
         let pre_value = match crate::dist::broadcast_shapes(pre_value.dims(), &full) {
-            Some(s) if s != pre_value.dims() => pre_value.broadcast_as(s)?.contiguous()?,
+            Some(s) if s != pre_value.dims() => pre_value.broadcast_as(s)?,
             _ => pre_value,
         };
         Ok(WorldSplit {

@@ -104,9 +104,12 @@ pub(crate) fn pad_rank(t: &Tensor, rank: usize) -> Result<Tensor> {
     if t.rank() >= rank {
         return Ok(t.clone());
     }
-    let mut shape = vec![1; rank - t.rank()];
-    shape.extend_from_slice(t.dims());
-    Ok(t.reshape(shape)?)
+    // Leading unit dims as a view: a reshape would copy a broadcast (non-contiguous) tensor.
+    let mut t = t.clone();
+    while t.rank() < rank {
+        t = t.unsqueeze(0)?;
+    }
+    Ok(t)
 }
 
 /// A `u8` mask of rank `rank`, of size 1 except at the given `(axis, size)` pairs, holding 1
@@ -144,6 +147,9 @@ pub(crate) fn slot_mask(
 
 /// `mask ? a : b`, everything broadcast to `shape`.
 pub(crate) fn select(mask: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    if let Some(t) = crate::kernels::fused::select(mask, a, b, shape)? {
+        return Ok(t);
+    }
     let m = mask.broadcast_as(shape)?;
     let a = if a.dims() == shape {
         a.clone()

@@ -11,6 +11,7 @@
 //!   kernel.
 //! - [`counterfactual`] (importance sampling) and [`counterfactual_exact`] (enumeration) run
 //!   whole queries.
+//! - [`cpt`] indexes a conditional probability table by its parents' values, elementwise.
 //! - [`Scm`] describes small discrete and linear-Gaussian SCMs for tests and teaching: a model
 //!   runnable under the handlers, its exact joint, and d-separation on its graph and the
 //!   mutilated graphs of do-calculus ([`Dag`]).
@@ -28,6 +29,7 @@
 //! or left of a world dim is an error printing the frame table (plates and worlds).
 
 mod coupled;
+mod cpt;
 mod dag;
 mod frames;
 mod query;
@@ -35,6 +37,7 @@ mod scm;
 mod soft;
 mod worlds;
 
+pub use cpt::cpt;
 pub use dag::Dag;
 pub use frames::{
     active_frames, gather, gather_event, gather_in, scatter, scatter_in, site_world, twin_values,

@@ -7,7 +7,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
 
-use super::elementwise::{advance, map, map_with, rng_at, with_cpu, Real};
+use super::elementwise::{advance, compact, compact_shape, map, map_with, rng_at, with_cpu, Real};
 use crate::error::Result;
 use crate::rng::Rng;
 
@@ -41,6 +41,7 @@ fn draw<T: Real, const N: usize>(
             bufs,
             layouts,
             |k0| rng_at::<T>(&base, pos0, k0),
+            #[inline(always)]
             |r, a| f(T::uniform(r), a),
         )
     })?;
@@ -48,6 +49,7 @@ fn draw<T: Real, const N: usize>(
     Some(out)
 }
 
+#[inline(always)]
 fn hit<T: Real>(b: bool) -> T {
     if b {
         T::ONE
@@ -57,6 +59,7 @@ fn hit<T: Real>(b: bool) -> T {
 }
 
 /// `1[u < p]`, or `1[logit(u) < l]` for logits (no sigmoid of the parameter needed).
+#[inline(always)]
 fn threshold<T: Real>(param: Param, u: T, p: T) -> T {
     match param {
         Param::Probs => hit(u < p),
@@ -134,15 +137,24 @@ pub(crate) fn abduct(
 }
 
 /// `log P(x)`: `ln p` at 1, `ln(1 − p)` at 0 (for logits `x·l − softplus(l)`), `−inf` off
-/// `{0, 1}`.
+/// `{0, 1}`. Written with selects rather than branches, so that a loop over it vectorises.
+#[inline(always)]
 fn log_prob_at<T: Real>(form: Param, x: T, p: T) -> T {
-    let one = x == T::ONE;
-    if !one && x != T::ZERO {
-        return T::NEG_INFINITY;
-    }
-    match form {
-        Param::Probs if one => p.ln(),
-        Param::Probs => (T::ZERO - p).ln_1p(),
+    let (one, zero) = (x == T::ONE, x == T::ZERO);
+    let (at_one, at_zero) = match form {
+        Param::Probs => {
+            // One logarithm: of u = p at 1 and u = 1 − p at 0, times y/(u − 1) with
+            // y = u − 1 computed exactly (p − 1 at 1, −p at 0), which is 1 at 1 and cancels the
+            // rounding of 1 − p at 0 (as in log1p).
+            let u = if one { p } else { T::ONE - p };
+            let y = if one { p - T::ONE } else { T::ZERO - p };
+            let lp = if u == T::ONE {
+                y
+            } else {
+                u.ln() * (y / (u - T::ONE))
+            };
+            (lp, lp)
+        }
         Param::Logits => {
             // softplus(l) = max(l, 0) + ln(1 + e^{−|l|}), finite for every finite l.
             let (pos, neg) = if p > T::ZERO {
@@ -151,17 +163,21 @@ fn log_prob_at<T: Real>(form: Param, x: T, p: T) -> T {
                 (T::ZERO, p)
             };
             let softplus = pos + neg.exp().ln_1p();
-            if one {
-                p - softplus
-            } else {
-                T::ZERO - softplus
-            }
+            (p - softplus, T::ZERO - softplus)
         }
+    };
+    if one {
+        at_one
+    } else if zero {
+        at_zero
+    } else {
+        T::NEG_INFINITY
     }
 }
 
 /// `d log P(x) / d param`: `1/p` at 1 and `−1/(1 − p)` at 0 (for logits `x − σ(l)`), 0 off
 /// `{0, 1}`.
+#[inline(always)]
 fn score_at<T: Real>(form: Param, x: T, p: T) -> T {
     let one = x == T::ONE;
     if !one && x != T::ZERO {
@@ -198,12 +214,18 @@ fn fwd2(
         candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
     }
     let out = match (s1, s2) {
-        (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-            CpuStorage::F32(map([a, b], [l1, l2], |[x, p]| f32_op(x, p)))
-        }
-        (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-            CpuStorage::F64(map([a, b], [l1, l2], |[x, p]| f64_op(x, p)))
-        }
+        (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(map(
+            [a, b],
+            [l1, l2],
+            #[inline(always)]
+            |[x, p]| f32_op(x, p),
+        )),
+        (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(map(
+            [a, b],
+            [l1, l2],
+            #[inline(always)]
+            |[x, p]| f64_op(x, p),
+        )),
         (a, b) => candle_core::bail!(
             "{name}: no CPU kernel for dtypes {:?} and {:?}",
             a.dtype(),
@@ -231,7 +253,9 @@ impl CustomOp2 for LogProb {
             l1,
             s2,
             l2,
+            #[inline(always)]
             |x, p| log_prob_at(form, x, p),
+            #[inline(always)]
             |x, p| log_prob_at(form, x, p),
         )
     }
@@ -265,7 +289,9 @@ impl CustomOp2 for Score {
             l1,
             s2,
             l2,
+            #[inline(always)]
             |x, p| score_at(form, x, p),
+            #[inline(always)]
             |x, p| score_at(form, x, p),
         )
     }
@@ -281,6 +307,14 @@ pub(crate) fn log_prob(
 ) -> Result<Option<Tensor>> {
     if !super::ours(param) || !value.device().is_cpu() || value.dtype() != param.dtype() {
         return Ok(None);
+    }
+    if let Some(small) = compact_shape(&[value, param], shape) {
+        // Few distinct (value, parameter) pairs: score those, then broadcast.
+        let (x, p) = (compact(value)?, compact(param)?);
+        let lp = x
+            .broadcast_as(small.as_slice())?
+            .apply_op2(&p.broadcast_as(small.as_slice())?, LogProb(form))?;
+        return Ok(Some(lp.broadcast_as(shape)?));
     }
     let (x, p) = (value.broadcast_as(shape)?, param.broadcast_as(shape)?);
     Ok(Some(x.apply_op2(&p, LogProb(form))?))

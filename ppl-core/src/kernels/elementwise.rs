@@ -16,6 +16,9 @@ use crate::rng::Rng;
 /// pool's hand-off costs more than the pass.
 pub(crate) const GRAIN: usize = 1 << 15;
 
+/// Elements per tile of [`map_with`]'s gather for operands of mixed strides.
+const TILE: usize = 64;
+
 /// The float types the kernels compute in natively.
 pub(crate) trait Real:
     Copy
@@ -35,6 +38,9 @@ pub(crate) trait Real:
     /// How many 32-bit words of the generator one uniform draw consumes.
     const WORDS: u128;
     fn from_f64(x: f64) -> Self;
+    /// Truncated towards zero, saturating (NaN gives 0).
+    fn to_i32(self) -> i32;
+    fn from_i32(i: i32) -> Self;
     fn to_f64(self) -> f64;
     fn ln(self) -> Self;
     fn ln_1p(self) -> Self;
@@ -48,6 +54,51 @@ pub(crate) trait Real:
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
 }
 
+/// `ln x` in f32, branch-free so that loops over it vectorise (libm's `logf` is a call per
+/// element, and measured the largest cost of a Bernoulli log-probability).
+///
+/// `x = m·2ᵉ` with `m` in `[√½, √2)`; `ln m = 2 atanh(s)` with `s = (m − 1)/(m + 1)`, so
+/// `|s| ≤ 0.172` and the odd series `2(s + s³/3 + … + s¹¹/11)` is exact to 1e-11 relative;
+/// `e·ln 2` is summed in two parts so that it adds no rounding of its own. Within 1 ulp (test
+/// below). Zero, subnormals,
+/// infinities, negatives and NaN are handled as `logf` does (subnormals by rescaling).
+#[inline(always)]
+fn ln_f32(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75; // 0x3f317200: ln 2 to 16 bits, so e·LN2_HI is exact
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Written without branches (selects only), so that loops over it vectorise.
+    let tiny = x < f32::MIN_POSITIVE;
+    // Subnormals: scale into the normal range by 2^24 and take 24 off the exponent.
+    let xs = x * if tiny { 16_777_216.0 } else { 1.0 };
+    let bits = xs.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 127 - if tiny { 24 } else { 0 };
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    // Into [√½, √2): halve m (one off its exponent field) and count it in e.
+    let big = m > std::f32::consts::SQRT_2;
+    let m = f32::from_bits(m.to_bits() - if big { 1 << 23 } else { 0 });
+    let e = e + i32::from(big);
+    // ln m = ln(1 + f) = 2 atanh(s) = 2s + s·R(s²); as f − (f²/2 − s(f²/2 + R)) the leading
+    // term is the exact f and rounding touches only the small correction.
+    let f = m - 1.0;
+    let s = f / (2.0 + f);
+    let s2 = s * s;
+    let r = s2
+        * (2.0 / 3.0 + s2 * (2.0 / 5.0 + s2 * (2.0 / 7.0 + s2 * (2.0 / 9.0 + s2 * (2.0 / 11.0)))));
+    let hfsq = 0.5 * f * f;
+    let ef = e as f32;
+    let y = ef * LN2_HI + (f - (hfsq - (s * (hfsq + r) + ef * LN2_LO)));
+    // Off the positive normal-or-subnormal numbers: 0 → −inf, +inf → +inf, negative → NaN.
+    if x > 0.0 && x < f32::INFINITY {
+        y
+    } else if x == 0.0 {
+        f32::NEG_INFINITY
+    } else if x == f32::INFINITY {
+        x
+    } else {
+        f32::NAN
+    }
+}
+
 impl Real for f32 {
     const ZERO: f32 = 0.0;
     const ONE: f32 = 1.0;
@@ -56,23 +107,34 @@ impl Real for f32 {
     fn from_f64(x: f64) -> f32 {
         x as f32
     }
+    fn to_i32(self) -> i32 {
+        self as i32
+    }
+    fn from_i32(i: i32) -> f32 {
+        i as f32
+    }
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
+    #[inline(always)]
     fn ln(self) -> f32 {
-        f32::ln(self)
+        ln_f32(self)
     }
     /// `ln(1 + x)` to full precision without libm's `log1pf`, which measured three times
     /// the cost of `logf`: with `u = 1 + x` rounded, `ln(u) · x / (u − 1)` cancels the
     /// rounding error of `u` (Goldberg 1991, theorem 4).
+    #[inline(always)]
     fn ln_1p(self) -> f32 {
         let u = 1.0 + self;
+        let lu = ln_f32(u);
+        // Both sides computed, one selected: no branch in a vectorised loop.
+        let corrected = lu * self / (u - 1.0);
         if u == 1.0 {
             self
-        } else if !u.is_finite() {
-            u.ln()
+        } else if u.is_finite() {
+            corrected
         } else {
-            u.ln() * self / (u - 1.0)
+            lu
         }
     }
     fn exp(self) -> f32 {
@@ -100,6 +162,12 @@ impl Real for f64 {
     const WORDS: u128 = 2;
     fn from_f64(x: f64) -> f64 {
         x
+    }
+    fn to_i32(self) -> i32 {
+        self as i32
+    }
+    fn from_i32(i: i32) -> f64 {
+        f64::from(i)
     }
     fn to_f64(self) -> f64 {
         self
@@ -139,7 +207,7 @@ pub(crate) fn map_with<T, U, S, const N: usize>(
     f: impl Fn(&mut S, [T; N]) -> U + Sync,
 ) -> Vec<U>
 where
-    T: Copy + Sync,
+    T: Copy + Default + Sync,
     U: Copy + Send,
 {
     let n = layouts[0].shape().elem_count();
@@ -170,15 +238,34 @@ where
             });
             let out = &mut chunk[o..o + len];
             if strides.iter().all(|&s| s == 1) {
-                for (t, slot) in out.iter_mut().enumerate() {
-                    slot.write(f(&mut state, std::array::from_fn(|j| runs[j][t])));
+                // Runs cut to the output's length, so that the indexing below needs no bounds
+                // checks and the loop can vectorise.
+                let runs: [&[T]; N] = std::array::from_fn(|j| &runs[j][..len]);
+                for t in 0..len {
+                    out[t].write(f(&mut state, std::array::from_fn(|j| runs[j][t])));
                 }
             } else {
-                for (t, slot) in out.iter_mut().enumerate() {
-                    slot.write(f(
-                        &mut state,
-                        std::array::from_fn(|j| runs[j][t * strides[j]]),
-                    ));
+                // Mixed strides (a broadcast operand among contiguous ones): gather each
+                // operand into a small contiguous tile first, so that the formula runs over
+                // plain arrays the compiler can vectorise.
+                let mut tiles = [[T::default(); TILE]; N];
+                for (c, outs) in out.chunks_mut(TILE).enumerate() {
+                    let (t0, tl) = (c * TILE, outs.len());
+                    for j in 0..N {
+                        match strides[j] {
+                            0 => tiles[j][..tl].fill(runs[j][0]),
+                            1 => tiles[j][..tl].copy_from_slice(&runs[j][t0..t0 + tl]),
+                            s => {
+                                for (t, v) in tiles[j][..tl].iter_mut().enumerate() {
+                                    *v = runs[j][(t0 + t) * s];
+                                }
+                            }
+                        }
+                    }
+                    let tl = tl.min(TILE);
+                    for t in 0..tl {
+                        outs[t].write(f(&mut state, std::array::from_fn(|j| tiles[j][t])));
+                    }
                 }
             }
             o += len;
@@ -263,10 +350,16 @@ pub(crate) fn map<T, U, const N: usize>(
     f: impl Fn([T; N]) -> U + Sync,
 ) -> Vec<U>
 where
-    T: Copy + Sync,
+    T: Copy + Default + Sync,
     U: Copy + Send,
 {
-    map_with(bufs, layouts, |_| (), |_, a| f(a))
+    map_with(
+        bufs,
+        layouts,
+        |_| (),
+        #[inline(always)]
+        |_, a| f(a),
+    )
 }
 
 /// A generator positioned for the task whose first draw is number `k0` of a stream that
@@ -366,4 +459,68 @@ pub(crate) fn first_where(
         .to_dtype(candle_core::DType::F64)?
         .to_vec1::<f64>()?;
     Ok(values.into_iter().enumerate().find(|&(_, x)| bad(x)))
+}
+
+/// `t` with every broadcast dim (stride 0, size > 1) narrowed to size 1: the distinct elements
+/// only, as a view. An elementwise op over compacted operands, broadcast back afterwards, does
+/// the work once per distinct element (a factual value observed once for a whole plate, a world
+/// mask) instead of once per element of the broadcast shape.
+pub(crate) fn compact(t: &Tensor) -> candle_core::Result<Tensor> {
+    let mut c = t.clone();
+    for (d, (&size, &stride)) in t.dims().iter().zip(t.stride()).enumerate() {
+        if stride == 0 && size > 1 {
+            c = c.narrow(d, 0, 1)?;
+        }
+    }
+    Ok(c)
+}
+
+/// The shape the compacted operands broadcast to, when it is smaller than `shape` (otherwise
+/// `None`: compacting saves nothing).
+pub(crate) fn compact_shape(operands: &[&Tensor], shape: &[usize]) -> Option<Vec<usize>> {
+    let mut out = vec![1; shape.len()];
+    for t in operands {
+        let pad = shape.len().checked_sub(t.rank())?;
+        for (d, (&size, &stride)) in t.dims().iter().zip(t.stride()).enumerate() {
+            if !(stride == 0 || size == 1) {
+                out[pad + d] = size;
+            }
+        }
+    }
+    (out.iter().product::<usize>() < shape.iter().product::<usize>()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ln_f32_is_within_one_ulp_everywhere() {
+        // Every 4099th positive f32 bit pattern (subnormals to the largest finite), plus the
+        // neighbourhood of 1 where ln is smallest.
+        let near_one = (0..20_000u32).flat_map(|k| [1.0f32.to_bits() - k, 1.0f32.to_bits() + k]);
+        let worst = (1..0x7f80_0000u32)
+            .step_by(4099)
+            .chain(near_one)
+            .map(|b| {
+                let x = f32::from_bits(b);
+                let want = (x as f64).ln();
+                let got = ln_f32(x) as f64;
+                let ulp = (want as f32).abs().max(f32::MIN_POSITIVE);
+                let ulp = (f32::from_bits(ulp.to_bits() + 1) - ulp) as f64;
+                ((got - want).abs() / ulp, x)
+            })
+            .fold((0.0, 0.0f32), |a, b| if b.0 > a.0 { b } else { a });
+        assert!(worst.0 <= 1.0, "{} ulps at {}", worst.0, worst.1);
+    }
+
+    #[test]
+    fn ln_f32_special_values() {
+        assert_eq!(ln_f32(0.0), f32::NEG_INFINITY);
+        assert_eq!(ln_f32(-0.0), f32::NEG_INFINITY);
+        assert_eq!(ln_f32(f32::INFINITY), f32::INFINITY);
+        assert!(ln_f32(-1.0).is_nan() && ln_f32(f32::NAN).is_nan());
+        assert_eq!(ln_f32(1.0), 0.0);
+        assert!((ln_f32(f32::from_bits(1)) as f64 - (f32::from_bits(1) as f64).ln()).abs() < 1e-5);
+    }
 }

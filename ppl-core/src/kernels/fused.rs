@@ -9,7 +9,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 
-use super::elementwise::{map, Real};
+use super::elementwise::{compact, compact_shape, map, Real};
 use crate::error::Result;
 
 /// `½ ln 2π`.
@@ -25,6 +25,7 @@ enum Unary {
 }
 
 impl Unary {
+    #[inline(always)]
     fn value<T: Real>(self, x: T) -> T {
         match self {
             Unary::Softplus => {
@@ -39,6 +40,7 @@ impl Unary {
             Unary::Log1p => x.ln_1p(),
         }
     }
+    #[inline(always)]
     fn derivative<T: Real>(self, x: T) -> T {
         match self {
             Unary::Softplus => {
@@ -70,8 +72,18 @@ fn unary_fwd(
     f64_op: impl Fn(f64) -> f64 + Sync,
 ) -> candle_core::Result<(CpuStorage, Shape)> {
     let out = match s {
-        CpuStorage::F32(x) => CpuStorage::F32(map([x], [l], |[v]| f32_op(v))),
-        CpuStorage::F64(x) => CpuStorage::F64(map([x], [l], |[v]| f64_op(v))),
+        CpuStorage::F32(x) => CpuStorage::F32(map(
+            [x],
+            [l],
+            #[inline(always)]
+            |[v]| f32_op(v),
+        )),
+        CpuStorage::F64(x) => CpuStorage::F64(map(
+            [x],
+            [l],
+            #[inline(always)]
+            |[v]| f64_op(v),
+        )),
         other => candle_core::bail!("{name}: no CPU kernel for {:?}", other.dtype()),
     };
     Ok((out, l.shape().clone()))
@@ -86,7 +98,15 @@ impl CustomOp1 for Forward {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let u = self.0;
-        unary_fwd(self.name(), s, l, |x| u.value(x), |x| u.value(x))
+        unary_fwd(
+            self.name(),
+            s,
+            l,
+            #[inline(always)]
+            |x| u.value(x),
+            #[inline(always)]
+            |x| u.value(x),
+        )
     }
     fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let d = x.apply_op1_no_bwd(&Derivative(self.0))?;
@@ -100,7 +120,15 @@ impl CustomOp1 for Derivative {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let u = self.0;
-        unary_fwd(self.name(), s, l, |x| u.derivative(x), |x| u.derivative(x))
+        unary_fwd(
+            self.name(),
+            s,
+            l,
+            #[inline(always)]
+            |x| u.derivative(x),
+            #[inline(always)]
+            |x| u.derivative(x),
+        )
     }
 }
 
@@ -149,6 +177,7 @@ struct LocScale {
 }
 
 impl LocScale {
+    #[inline(always)]
     fn at<T: Real>(self, x: T, m: T, s: T) -> T {
         // The log-normal is the normal of y = ln x, less ln x, and −inf off (0, inf).
         let y = match self.law {
@@ -225,12 +254,18 @@ impl CustomOp3 for LocScale {
             ));
         }
         let out = match (s1, s2, s3) {
-            (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => {
-                CpuStorage::F32(map([a, b, c], [l1, l2, l3], |[x, m, s]| op.at(x, m, s)))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)) => {
-                CpuStorage::F64(map([a, b, c], [l1, l2, l3], |[x, m, s]| op.at(x, m, s)))
-            }
+            (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => CpuStorage::F32(map(
+                [a, b, c],
+                [l1, l2, l3],
+                #[inline(always)]
+                |[x, m, s]| op.at(x, m, s),
+            )),
+            (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)) => CpuStorage::F64(map(
+                [a, b, c],
+                [l1, l2, l3],
+                #[inline(always)]
+                |[x, m, s]| op.at(x, m, s),
+            )),
             (a, _, _) => candle_core::bail!("{name}: no CPU kernel for {:?}", a.dtype()),
         };
         Ok((out, l1.shape().clone()))
@@ -312,4 +347,98 @@ pub(crate) fn log_normal_log_prob(
     shape: &[usize],
 ) -> Result<Option<Tensor>> {
     loc_scale_log_prob(Law::LogNormal, x, loc, scale, shape)
+}
+
+/// `m ≠ 0 ? a : b` elementwise over `(m, a, b)` broadcast to one shape, the mask already in the
+/// values' dtype.
+#[derive(Debug, Clone, Copy)]
+struct Where;
+
+impl CustomOp3 for Where {
+    fn name(&self) -> &'static str {
+        "ppl-where"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        if l1.dims() != l2.dims() || l1.dims() != l3.dims() {
+            candle_core::bail!("{name}: operand shapes differ");
+        }
+        fn pick<T: Real>([m, a, b]: [T; 3]) -> T {
+            if m != T::ZERO {
+                a
+            } else {
+                b
+            }
+        }
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(m), CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                CpuStorage::F32(map([m, a, b], [l1, l2, l3], pick))
+            }
+            (CpuStorage::F64(m), CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                CpuStorage::F64(map([m, a, b], [l1, l2, l3], pick))
+            }
+            (a, _, _) => candle_core::bail!("{name}: no CPU kernel for {:?}", a.dtype()),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+    fn bwd(
+        &self,
+        m: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let zero = grad.zeros_like()?;
+        let ga = if a.track_op() {
+            Some(m.apply_op3_no_bwd(grad, &zero, &Where)?)
+        } else {
+            None
+        };
+        let gb = if b.track_op() {
+            Some(m.apply_op3_no_bwd(&zero, grad, &Where)?)
+        } else {
+            None
+        };
+        Ok((None, ga, gb))
+    }
+}
+
+/// `mask ? a : b` at `shape` (every operand broadcast to it) as one pass on the CPU for f32 and
+/// f64 values, differentiable in `a` and `b`; `None` elsewhere. candle's `where_cond` walks
+/// broadcast operands element by element through a strided index, which made the world masks'
+/// selects the slowest passes of a twin-world query.
+pub(crate) fn select(
+    mask: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+) -> Result<Option<Tensor>> {
+    let ok = super::ours(a) && a.dtype() == b.dtype() && b.device().is_cpu();
+    if !ok || !mask.device().is_cpu() {
+        return Ok(None);
+    }
+    let to = |t: &Tensor| -> Result<Tensor> {
+        if t.dims() == shape {
+            Ok(t.clone())
+        } else {
+            Ok(t.broadcast_as(shape)?)
+        }
+    };
+    let m = mask.to_dtype(a.dtype())?;
+    if let Some(small) = compact_shape(&[&m, a, b], shape) {
+        // Every operand a broadcast of something smaller: select there, then broadcast.
+        let (mc, ac, bc) = (compact(&m)?, compact(a)?, compact(b)?);
+        let s = select(&mc, &ac, &bc, &small)?.expect("checked: CPU, f32/f64");
+        return Ok(Some(s.broadcast_as(shape)?));
+    }
+    Ok(Some(to(&m)?.apply_op3(&to(a)?, &to(b)?, Where)?))
 }
