@@ -982,3 +982,60 @@ fn linear_gaussian_scm_counterfactuals() -> Result<()> {
     assert!(e.contains("`b`") && e.contains("row 1"), "{e}");
     Ok(())
 }
+
+/// An observed discrete site whose parent differs across worlds is scored in its factual world
+/// only (the factual slot holds `log P(y | x_factual)`, the counterfactual slot 0), whether the
+/// law is narrowed to the factual world (Bernoulli) or not (the generic path, via a Categorical
+/// of the same law).
+#[test]
+fn observed_site_under_twin_world_scores_the_factual_world_only() -> Result<()> {
+    let y_obs = tv(&[1.0, 0.0, 1.0, 0.0, 1.0, 1.0]);
+    let p_y = [0.2, 0.7]; // P(y = 1 | x)
+    for categorical in [false, true] {
+        let y_obs = y_obs.clone();
+        let (_, tr) = trace(|| {
+            twin_world(|| {
+                do_([("x", 1.0)], || {
+                    condition([("y", &y_obs)], || {
+                        plate("n", 6, |_| {
+                            let x = sample("x", Bernoulli::from_probs(t(0.4))?)?;
+                            let p = x.affine(p_y[1] - p_y[0], p_y[0])?;
+                            if categorical {
+                                let probs = Tensor::stack(&[p.affine(-1.0, 1.0)?, p], 5)?;
+                                sample("y", Categorical::from_probs(probs)?)
+                            } else {
+                                sample("y", Bernoulli::from_probs(p)?)
+                            }
+                        })
+                    })
+                })
+            })
+        })?;
+        let x_f = f64s(&factual_value(&tr, "x")?);
+        // Some factual x differ from the counterfactual x = 1, so the worlds' laws differ.
+        assert!(x_f.contains(&0.0), "{x_f:?}");
+        let site = tr.site("y")?;
+        let lp = site.log_prob()?.clone();
+        assert_eq!(lp.dims(), [2, 1, 1, 1, 6], "categorical: {categorical}");
+        let frames = &site.worlds.frames;
+        let factual = f64s(&ppl_core::causal::world_in(
+            frames,
+            &lp,
+            &[(TWIN, FACTUAL)],
+            0,
+        )?);
+        let cf = f64s(&ppl_core::causal::world_in(
+            frames,
+            &lp,
+            &[(TWIN, COUNTERFACTUAL)],
+            0,
+        )?);
+        for (k, (&y, &x)) in f64s(&y_obs).iter().zip(&x_f).enumerate() {
+            let p = p_y[x as usize];
+            let want = if y == 1.0 { p.ln() } else { (1.0 - p).ln() };
+            assert!(close(factual[k], want, 1e-12), "{categorical} {k}");
+            assert_eq!(cf[k], 0.0);
+        }
+    }
+    Ok(())
+}

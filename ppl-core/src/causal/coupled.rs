@@ -76,6 +76,45 @@ impl WorldCoupled {
         )
     }
 
+    /// The log-density of the factual world's value in the factual slot and 0 elsewhere,
+    /// computed on the factual world alone (the inner law narrowed to it); `None` where the law
+    /// cannot be narrowed or the value has dims the batch does not.
+    fn factual_slot_log_prob(&self, value: &Tensor) -> Result<Option<Tensor>> {
+        let batch = self.inner.batch_shape();
+        let ev = self.inner.event_shape().len();
+        let Some(lead_rank) = value.rank().checked_sub(ev) else {
+            return Ok(None);
+        };
+        if lead_rank > batch.len() {
+            return Ok(None);
+        }
+        let Some(shape) = crate::dist::broadcast_shapes(&value.dims()[..lead_rank], batch) else {
+            return Ok(None);
+        };
+        let rank = shape.len();
+        let axes = self.axes(rank, 0);
+        if axes.is_empty() {
+            return Ok(None);
+        }
+        let mut d = self.inner.clone();
+        let mut v = super::frames::pad_rank(value, rank + ev)?;
+        for &(a, size) in &axes {
+            if batch[a] == size {
+                match d.narrow_batch(a, 0, 1)? {
+                    Some(n) => d = n,
+                    None => return Ok(None),
+                }
+            }
+            if v.dims()[a] == size {
+                v = v.narrow(a, 0, 1)?;
+            }
+        }
+        let lp = d.log_prob(&v)?;
+        let zeros = filled(0.0, &shape, lp.dtype(), lp.device())?;
+        let factual = self.factual_mask(rank, 0)?;
+        Ok(Some(select(&factual, &lp, &zeros, &shape)?))
+    }
+
     /// 1 in the slot where every world index is last.
     fn last_mask(&self, rank: usize) -> Result<Tensor> {
         let axes = self.axes(rank, 0);
@@ -220,6 +259,16 @@ impl Distribution for WorldCoupled {
         self.coupled_draw(rng, sample_shape, true)
     }
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
+        let factual_only = match self.mode {
+            Mode::Observed => true,
+            Mode::Pinned(_) => self.fresh,
+            Mode::Latent => false,
+        };
+        if factual_only {
+            if let Some(lp) = self.factual_slot_log_prob(value)? {
+                return Ok(lp);
+            }
+        }
         let lp = self.inner.log_prob(value)?;
         let shape = lp.dims().to_vec();
         let rank = shape.len();

@@ -183,6 +183,18 @@ impl Distribution for Bernoulli {
         };
         Ok(Arc::new(Self::build(form, batch_shape.to_vec())))
     }
+    fn narrow_batch(&self, dim: usize, start: usize, len: usize) -> Result<Option<DistRef>> {
+        if dim >= self.batch.len() || start + len > self.batch[dim] {
+            return Ok(None);
+        }
+        let form = match &self.form {
+            Form::Probs(p) => Form::Probs(p.narrow(dim, start, len)?),
+            Form::Logits(l) => Form::Logits(l.narrow(dim, start, len)?),
+        };
+        let mut batch = self.batch.clone();
+        batch[dim] = len;
+        Ok(Some(Arc::new(Self::build(form, batch))))
+    }
     fn has_enumerate_support(&self) -> bool {
         true
     }

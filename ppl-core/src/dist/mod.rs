@@ -82,6 +82,13 @@ pub trait Distribution: Debug + Send + Sync {
     /// The same distribution broadcast to a larger batch shape.
     fn expand(&self, batch_shape: &[usize]) -> Result<DistRef>;
 
+    /// The distribution with batch dim `dim` narrowed to `start..start + len`, its parameters
+    /// narrowed as views; `None` (the default) where that is not available. World handlers use
+    /// it to score only the factual world of an observed site.
+    fn narrow_batch(&self, _dim: usize, _start: usize, _len: usize) -> Result<Option<DistRef>> {
+        Ok(None)
+    }
+
     /// Whether the support is discrete and finite, so that it can be enumerated.
     fn has_enumerate_support(&self) -> bool {
         false
