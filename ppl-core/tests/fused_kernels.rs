@@ -386,3 +386,52 @@ fn cpt_picks_table_entries_by_parent_values() {
     assert!(e.contains("parent 0") && e.contains("size 3"), "{e}");
     assert!(cpt(&t3, &[&a]).is_err(), "one parent for a two-dim table");
 }
+
+/// `weighted_mean` against the sums written out in f64, on 300,000 particles (several
+/// threads' chunks) with log weights far below zero, and its refusals.
+#[test]
+fn weighted_mean_matches_direct_sums() {
+    use ppl_core::infer::weighted_mean;
+    let n = 300_000;
+    let lw: Vec<f64> = (0..n)
+        .map(|i| -1000.0 - ((i * 7919) % 1000) as f64 / 100.0)
+        .collect();
+    let f: Vec<f64> = (0..n).map(|i| (i % 13) as f64).collect();
+    let max = lw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = lw.iter().map(|l| (l - max).exp()).collect();
+    let sw: f64 = w.iter().sum();
+    let want_mean = w.iter().zip(&f).map(|(w, f)| w * f).sum::<f64>() / sw;
+    let want_ess = sw * sw / w.iter().map(|w| w * w).sum::<f64>();
+    let want_lz = max + (sw / n as f64).ln();
+    for dtype in [DType::F64, DType::F32] {
+        let lwt = Tensor::from_vec(lw.clone(), n, &CPU)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        let ft = Tensor::from_vec(f.clone(), n, &CPU)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        let est = weighted_mean(&lwt, &ft).unwrap();
+        // f32 log weights are rounded (spacing 6e-5 near -1000): weights move by that much.
+        let tol = if dtype == DType::F64 { 1e-10 } else { 2e-4 };
+        assert!(
+            (est.mean - want_mean).abs() < tol * want_mean,
+            "{dtype:?} {}",
+            est.mean
+        );
+        assert!(
+            (est.ess - want_ess).abs() < tol * want_ess,
+            "{dtype:?} {}",
+            est.ess
+        );
+        assert!(
+            (est.log_evidence - want_lz).abs() < tol * 1000.0,
+            "{dtype:?}"
+        );
+    }
+    let z = Tensor::new(&[f32::NEG_INFINITY; 3], &CPU).unwrap();
+    let v = Tensor::new(&[1.0f32; 3], &CPU).unwrap();
+    assert!(weighted_mean(&z, &v).is_err());
+    assert!(weighted_mean(&v, &Tensor::new(&[1.0f32; 2], &CPU).unwrap()).is_err());
+}

@@ -79,20 +79,8 @@ pub fn q2(n: usize, device: &Device) -> Result<(f64, f64)> {
     let mut log_w = Tensor::zeros(n, DType::F32, device)?;
     for site in tr.iter().filter(|s| s.observed && s.is_sample()) {
         let lp = crate::causal::factual_log_prob(site)?;
-        log_w = (log_w + lp.to_dtype(DType::F32)?.reshape(n)?)?;
+        log_w = log_w.broadcast_add(&lp.to_dtype(DType::F32)?.reshape(n)?)?;
     }
-    let w = (log_w.broadcast_sub(&log_w.max_all()?)?).exp()?;
-    let (sw, sw2) = (
-        w.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?,
-        w.sqr()?
-            .sum_all()?
-            .to_dtype(DType::F64)?
-            .to_scalar::<f64>()?,
-    );
-    let est = (w * bald_cf)?
-        .sum_all()?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()?
-        / sw;
-    Ok((est, sw * sw / sw2))
+    let est = crate::infer::weighted_mean(&log_w, &bald_cf)?;
+    Ok((est.mean, est.ess))
 }

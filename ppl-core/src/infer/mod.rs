@@ -1,5 +1,6 @@
-//! Inference: exact enumeration, importance sampling, predictive distributions, and stochastic
-//! variational inference with autoguides.
+//! Inference: exact enumeration, importance sampling (also over vectorised particles,
+//! [`weighted_mean`]), predictive distributions, and stochastic variational inference with
+//! autoguides.
 //!
 //! Every algorithm takes models as closures (`|| model(&data)`) and runs them under the handler
 //! stack, so they compose with `condition`, `do_` and the counterfactual world handlers unchanged.
@@ -21,5 +22,7 @@ mod elbo;
 pub use autoguide::{AutoDelta, AutoNormal, InitLoc, ProtoSite};
 pub use elbo::{ElboEstimate, TraceElbo, PARTICLES_PLATE};
 mod svi;
+mod weighted;
 
 pub use svi::Svi;
+pub use weighted::{weighted_mean, WeightedMean};
