@@ -76,11 +76,23 @@ pub fn q2(n: usize, device: &Device) -> Result<(f64, f64)> {
         })
     })?;
     // log w = the factual world's log-likelihood of the observations, per person.
-    let mut log_w = Tensor::zeros(n, DType::F32, device)?;
+    let mut log_w: Option<Tensor> = None;
     for site in tr.iter().filter(|s| s.observed && s.is_sample()) {
-        let lp = crate::causal::factual_log_prob(site)?;
-        log_w = log_w.broadcast_add(&lp.to_dtype(DType::F32)?.reshape(n)?)?;
+        // (1, 1, 1, 1, n) to (n,) as a view: a site observed once for everyone has a
+        // broadcast log-density, which a reshape would copy.
+        let mut lp = crate::causal::factual_log_prob(site)?.to_dtype(DType::F32)?;
+        while lp.rank() > 1 {
+            lp = lp.squeeze(0)?;
+        }
+        log_w = Some(match log_w {
+            None => lp,
+            Some(acc) => acc.broadcast_add(&lp)?,
+        });
     }
+    let log_w = match log_w {
+        Some(l) => l.broadcast_as(n)?,
+        None => Tensor::zeros(n, DType::F32, device)?,
+    };
     let est = crate::infer::weighted_mean(&log_w, &bald_cf)?;
     Ok((est.mean, est.ess))
 }

@@ -122,12 +122,23 @@ fn cpu_sums<T: Real>(log_w: &Tensor, values: &Tensor) -> Result<Option<(f64, [f6
                 for (wk, &l) in w.iter_mut().zip(ta) {
                     *wk = (l - m).exp();
                 }
-                for (k, (&wk, &v)) in w.iter().zip(tb).enumerate() {
+                let whole = w.len() - w.len() % LANES;
+                for (cw, cv) in w[..whole]
+                    .chunks_exact(LANES)
+                    .zip(tb[..whole].chunks_exact(LANES))
+                {
+                    for k in 0..LANES {
+                        let (wk, v) = (cw[k].to_f64(), cv[k].to_f64());
+                        acc[0][k] += wk;
+                        acc[1][k] += wk * wk;
+                        acc[2][k] += wk * v;
+                    }
+                }
+                for (&wk, &v) in w[whole..].iter().zip(&tb[whole..]) {
                     let (wk, v) = (wk.to_f64(), v.to_f64());
-                    let lane = k % LANES;
-                    acc[0][lane] += wk;
-                    acc[1][lane] += wk * wk;
-                    acc[2][lane] += wk * v;
+                    acc[0][0] += wk;
+                    acc[1][0] += wk * wk;
+                    acc[2][0] += wk * v;
                 }
             }
             acc.map(|s| s.iter().sum())

@@ -17,7 +17,7 @@ use crate::rng::Rng;
 pub(crate) const GRAIN: usize = 1 << 15;
 
 /// Elements per tile of [`map_with`]'s gather for operands of mixed strides.
-const TILE: usize = 64;
+const TILE: usize = 512;
 
 /// The float types the kernels compute in natively.
 pub(crate) trait Real:
