@@ -193,51 +193,32 @@ fn score_at<T: Real>(form: Param, x: T, p: T) -> T {
     }
 }
 
-/// The log-probability op over `(value, param)` (both broadcast to the output's shape).
+/// The log-probability op over `(value, param)` (both broadcast to the output's shape) when
+/// `score` is false; its derivative in the parameter, used by the backward pass, when true.
 #[derive(Debug, Clone, Copy)]
-struct LogProb(Param);
+struct LogProb {
+    form: Param,
+    score: bool,
+}
 
-/// Its derivative in the parameter, used by the backward pass.
-#[derive(Debug, Clone, Copy)]
-struct Score(Param);
-
-fn fwd2(
-    name: &str,
-    s1: &CpuStorage,
-    l1: &Layout,
-    s2: &CpuStorage,
-    l2: &Layout,
-    f32_op: impl Fn(f32, f32) -> f32 + Sync,
-    f64_op: impl Fn(f64, f64) -> f64 + Sync,
-) -> candle_core::Result<(CpuStorage, Shape)> {
-    if l1.dims() != l2.dims() {
-        candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
+impl LogProb {
+    #[inline(always)]
+    fn at<T: Real>(self, x: T, p: T) -> T {
+        if self.score {
+            score_at(self.form, x, p)
+        } else {
+            log_prob_at(self.form, x, p)
+        }
     }
-    let out = match (s1, s2) {
-        (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(map(
-            [a, b],
-            [l1, l2],
-            #[inline(always)]
-            |[x, p]| f32_op(x, p),
-        )),
-        (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(map(
-            [a, b],
-            [l1, l2],
-            #[inline(always)]
-            |[x, p]| f64_op(x, p),
-        )),
-        (a, b) => candle_core::bail!(
-            "{name}: no CPU kernel for dtypes {:?} and {:?}",
-            a.dtype(),
-            b.dtype()
-        ),
-    };
-    Ok((out, l1.shape().clone()))
 }
 
 impl CustomOp2 for LogProb {
     fn name(&self) -> &'static str {
-        "ppl-bernoulli-log-prob"
+        if self.score {
+            "ppl-bernoulli-score"
+        } else {
+            "ppl-bernoulli-log-prob"
+        }
     }
     fn cpu_fwd(
         &self,
@@ -246,18 +227,31 @@ impl CustomOp2 for LogProb {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let form = self.0;
-        fwd2(
-            self.name(),
-            s1,
-            l1,
-            s2,
-            l2,
-            #[inline(always)]
-            |x, p| log_prob_at(form, x, p),
-            #[inline(always)]
-            |x, p| log_prob_at(form, x, p),
-        )
+        let name = self.name();
+        if l1.dims() != l2.dims() {
+            candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
+        }
+        let op = *self;
+        let out = match (s1, s2) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(map(
+                [a, b],
+                [l1, l2],
+                #[inline(always)]
+                |[x, p]| op.at(x, p),
+            )),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(map(
+                [a, b],
+                [l1, l2],
+                #[inline(always)]
+                |[x, p]| op.at(x, p),
+            )),
+            (a, b) => candle_core::bail!(
+                "{name}: no CPU kernel for dtypes {:?} and {:?}",
+                a.dtype(),
+                b.dtype()
+            ),
+        };
+        Ok((out, l1.shape().clone()))
     }
     fn bwd(
         &self,
@@ -266,34 +260,12 @@ impl CustomOp2 for LogProb {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let score = x.apply_op2_no_bwd(p, &Score(self.0))?;
-        Ok((None, Some(grad.mul(&score)?)))
-    }
-}
-
-impl CustomOp2 for Score {
-    fn name(&self) -> &'static str {
-        "ppl-bernoulli-score"
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let form = self.0;
-        fwd2(
-            self.name(),
-            s1,
-            l1,
-            s2,
-            l2,
-            #[inline(always)]
-            |x, p| score_at(form, x, p),
-            #[inline(always)]
-            |x, p| score_at(form, x, p),
-        )
+        let score = LogProb {
+            form: self.form,
+            score: true,
+        };
+        let d = x.apply_op2_no_bwd(p, &score)?;
+        Ok((None, Some(grad.mul(&d)?)))
     }
 }
 
@@ -311,11 +283,12 @@ pub(crate) fn log_prob(
     if let Some(small) = compact_shape(&[value, param], shape) {
         // Few distinct (value, parameter) pairs: score those, then broadcast.
         let (x, p) = (compact(value)?, compact(param)?);
-        let lp = x
-            .broadcast_as(small.as_slice())?
-            .apply_op2(&p.broadcast_as(small.as_slice())?, LogProb(form))?;
+        let lp = x.broadcast_as(small.as_slice())?.apply_op2(
+            &p.broadcast_as(small.as_slice())?,
+            LogProb { form, score: false },
+        )?;
         return Ok(Some(lp.broadcast_as(shape)?));
     }
     let (x, p) = (value.broadcast_as(shape)?, param.broadcast_as(shape)?);
-    Ok(Some(x.apply_op2(&p, LogProb(form))?))
+    Ok(Some(x.apply_op2(&p, LogProb { form, score: false })?))
 }

@@ -56,85 +56,68 @@ impl Unary {
     }
 }
 
-/// The forward op of a [`Unary`].
+/// The op of a [`Unary`]: its value, or (for the backward pass, which multiplies by the
+/// incoming gradient) its derivative.
 #[derive(Debug, Clone, Copy)]
-struct Forward(Unary);
-
-/// Its derivative, elementwise (the backward multiplies by the incoming gradient).
-#[derive(Debug, Clone, Copy)]
-struct Derivative(Unary);
-
-fn unary_fwd(
-    name: &str,
-    s: &CpuStorage,
-    l: &Layout,
-    f32_op: impl Fn(f32) -> f32 + Sync,
-    f64_op: impl Fn(f64) -> f64 + Sync,
-) -> candle_core::Result<(CpuStorage, Shape)> {
-    let out = match s {
-        CpuStorage::F32(x) => CpuStorage::F32(map(
-            [x],
-            [l],
-            #[inline(always)]
-            |[v]| f32_op(v),
-        )),
-        CpuStorage::F64(x) => CpuStorage::F64(map(
-            [x],
-            [l],
-            #[inline(always)]
-            |[v]| f64_op(v),
-        )),
-        other => candle_core::bail!("{name}: no CPU kernel for {:?}", other.dtype()),
-    };
-    Ok((out, l.shape().clone()))
+struct UnaryOp {
+    unary: Unary,
+    derivative: bool,
 }
 
-impl CustomOp1 for Forward {
+impl UnaryOp {
+    #[inline(always)]
+    fn at<T: Real>(self, x: T) -> T {
+        if self.derivative {
+            self.unary.derivative(x)
+        } else {
+            self.unary.value(x)
+        }
+    }
+}
+
+impl CustomOp1 for UnaryOp {
     fn name(&self) -> &'static str {
-        match self.0 {
-            Unary::Softplus => "ppl-softplus",
-            Unary::Log1p => "ppl-log1p",
+        match (self.unary, self.derivative) {
+            (_, true) => "ppl-unary-derivative",
+            (Unary::Softplus, false) => "ppl-softplus",
+            (Unary::Log1p, false) => "ppl-log1p",
         }
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let u = self.0;
-        unary_fwd(
-            self.name(),
-            s,
-            l,
-            #[inline(always)]
-            |x| u.value(x),
-            #[inline(always)]
-            |x| u.value(x),
-        )
+        let op = *self;
+        let out = match s {
+            CpuStorage::F32(x) => CpuStorage::F32(map(
+                [x],
+                [l],
+                #[inline(always)]
+                |[v]| op.at(v),
+            )),
+            CpuStorage::F64(x) => CpuStorage::F64(map(
+                [x],
+                [l],
+                #[inline(always)]
+                |[v]| op.at(v),
+            )),
+            other => candle_core::bail!("{}: no CPU kernel for {:?}", self.name(), other.dtype()),
+        };
+        Ok((out, l.shape().clone()))
     }
     fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let d = x.apply_op1_no_bwd(&Derivative(self.0))?;
+        let derivative = UnaryOp {
+            unary: self.unary,
+            derivative: true,
+        };
+        let d = x.apply_op1_no_bwd(&derivative)?;
         Ok(Some(grad.mul(&d)?))
-    }
-}
-
-impl CustomOp1 for Derivative {
-    fn name(&self) -> &'static str {
-        "ppl-unary-derivative"
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let u = self.0;
-        unary_fwd(
-            self.name(),
-            s,
-            l,
-            #[inline(always)]
-            |x| u.derivative(x),
-            #[inline(always)]
-            |x| u.derivative(x),
-        )
     }
 }
 
 fn unary(x: &Tensor, u: Unary) -> Result<Option<Tensor>> {
     if super::ours(x) {
-        Ok(Some(x.apply_op1(Forward(u))?))
+        Ok(Some(x.apply_op1(UnaryOp {
+            unary: u,
+            derivative: false,
+        })?))
     } else {
         Ok(None)
     }
@@ -205,6 +188,29 @@ impl LocScale {
     }
 }
 
+/// A three-operand op's CPU forward: `f32_op`/`f64_op` over the operands broadcast to one shape.
+fn fwd3(
+    name: &str,
+    [(s1, l1), (s2, l2), (s3, l3)]: [(&CpuStorage, &Layout); 3],
+    f32_op: impl Fn([f32; 3]) -> f32 + Sync,
+    f64_op: impl Fn([f64; 3]) -> f64 + Sync,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    if l1.dims() != l2.dims() || l1.dims() != l3.dims() {
+        candle_core::bail!("{name}: operand shapes differ");
+    }
+    let ls = [l1, l2, l3];
+    let out = match (s1, s2, s3) {
+        (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => {
+            CpuStorage::F32(map([a, b, c], ls, f32_op))
+        }
+        (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)) => {
+            CpuStorage::F64(map([a, b, c], ls, f64_op))
+        }
+        (a, _, _) => candle_core::bail!("{name}: no CPU kernel for {:?}", a.dtype()),
+    };
+    Ok((out, l1.shape().clone()))
+}
+
 /// The Normal log-density with one scale for every element.
 fn normal_shared_scale<T: Real>(x: &[T], lx: &Layout, m: &[T], lm: &Layout, s: T) -> Vec<T> {
     let inv = T::ONE / s;
@@ -253,22 +259,14 @@ impl CustomOp3 for LocScale {
                 l1.shape().clone(),
             ));
         }
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => CpuStorage::F32(map(
-                [a, b, c],
-                [l1, l2, l3],
-                #[inline(always)]
-                |[x, m, s]| op.at(x, m, s),
-            )),
-            (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)) => CpuStorage::F64(map(
-                [a, b, c],
-                [l1, l2, l3],
-                #[inline(always)]
-                |[x, m, s]| op.at(x, m, s),
-            )),
-            (a, _, _) => candle_core::bail!("{name}: no CPU kernel for {:?}", a.dtype()),
-        };
-        Ok((out, l1.shape().clone()))
+        fwd3(
+            name,
+            [(s1, l1), (s2, l2), (s3, l3)],
+            #[inline(always)]
+            |[x, m, s]| op.at(x, m, s),
+            #[inline(always)]
+            |[x, m, s]| op.at(x, m, s),
+        )
     }
     fn bwd(
         &self,
@@ -367,10 +365,7 @@ impl CustomOp3 for Where {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let name = self.name();
-        if l1.dims() != l2.dims() || l1.dims() != l3.dims() {
-            candle_core::bail!("{name}: operand shapes differ");
-        }
+        #[inline(always)]
         fn pick<T: Real>([m, a, b]: [T; 3]) -> T {
             if m != T::ZERO {
                 a
@@ -378,16 +373,7 @@ impl CustomOp3 for Where {
                 b
             }
         }
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(m), CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                CpuStorage::F32(map([m, a, b], [l1, l2, l3], pick))
-            }
-            (CpuStorage::F64(m), CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                CpuStorage::F64(map([m, a, b], [l1, l2, l3], pick))
-            }
-            (a, _, _) => candle_core::bail!("{name}: no CPU kernel for {:?}", a.dtype()),
-        };
-        Ok((out, l1.shape().clone()))
+        fwd3(self.name(), [(s1, l1), (s2, l2), (s3, l3)], pick, pick)
     }
     fn bwd(
         &self,
