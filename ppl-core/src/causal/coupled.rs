@@ -207,16 +207,55 @@ pub(crate) fn abduct_worlds(
     )?;
     let (others, noise) = match inner.structural() {
         Some(mech) => {
-            let mut u = mech.abduct(rng, &obs)?;
-            for &(a, _) in &axes {
-                u = u.narrow(a, 0, 1)?;
-            }
+            let u = match factual_law(inner, &obs, &axes)? {
+                // The noise is abducted in the factual world alone where the law narrows to it
+                // (half the draws and work in a twin world) ..
+                Some((law, obs)) => match law.structural() {
+                    Some(m) => Some(m.abduct(rng, &obs)?),
+                    None => None,
+                },
+                None => None,
+            };
+            let u = match u {
+                Some(u) => u,
+                // .. else in every world, keeping the factual world's.
+                None => {
+                    let mut u = mech.abduct(rng, &obs)?;
+                    for &(a, _) in &axes {
+                        u = u.narrow(a, 0, 1)?;
+                    }
+                    u
+                }
+            };
             (mech.push(&u)?, WorldNoise::Abducted)
         }
         None => (inner.sample(rng, &[])?, WorldNoise::Fresh),
     };
     let others = others.to_dtype(obs.dtype())?;
     Ok((select(&factual_mask, &obs, &others, &full)?, noise))
+}
+
+/// `inner` and `obs` narrowed to the factual world (index 0 of every world axis), or `None`
+/// where the law cannot be narrowed.
+fn factual_law(
+    inner: &DistRef,
+    obs: &Tensor,
+    axes: &[(usize, usize)],
+) -> Result<Option<(DistRef, Tensor)>> {
+    let batch = inner.batch_shape().to_vec();
+    let (mut law, mut obs) = (inner.clone(), obs.clone());
+    for &(a, size) in axes {
+        if batch.get(a) == Some(&size) {
+            match law.narrow_batch(a, 0, 1)? {
+                Some(n) => law = n,
+                None => return Ok(None),
+            }
+        }
+        if obs.dims().get(a) == Some(&size) {
+            obs = obs.narrow(a, 0, 1)?;
+        }
+    }
+    Ok(Some((law, obs)))
 }
 
 impl Distribution for WorldCoupled {
