@@ -201,17 +201,6 @@ struct LogProb {
     score: bool,
 }
 
-impl LogProb {
-    #[inline(always)]
-    fn at<T: Real>(self, x: T, p: T) -> T {
-        if self.score {
-            score_at(self.form, x, p)
-        } else {
-            log_prob_at(self.form, x, p)
-        }
-    }
-}
-
 impl CustomOp2 for LogProb {
     fn name(&self) -> &'static str {
         if self.score {
@@ -231,25 +220,36 @@ impl CustomOp2 for LogProb {
         if l1.dims() != l2.dims() {
             candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
         }
-        let op = *self;
-        let out = match (s1, s2) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(map(
-                [a, b],
-                [l1, l2],
-                #[inline(always)]
-                |[x, p]| op.at(x, p),
-            )),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(map(
-                [a, b],
-                [l1, l2],
-                #[inline(always)]
-                |[x, p]| op.at(x, p),
-            )),
-            (a, b) => candle_core::bail!(
-                "{name}: no CPU kernel for dtypes {:?} and {:?}",
-                a.dtype(),
-                b.dtype()
-            ),
+        // One loop per (formula, parameterisation), each with its choice fixed at compile time:
+        // a choice made per element keeps the loop from vectorising.
+        macro_rules! run {
+            ($f:ident, $form:expr) => {
+                match (s1, s2) {
+                    (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(map(
+                        [a, b],
+                        [l1, l2],
+                        #[inline(always)]
+                        |[x, p]| $f($form, x, p),
+                    )),
+                    (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(map(
+                        [a, b],
+                        [l1, l2],
+                        #[inline(always)]
+                        |[x, p]| $f($form, x, p),
+                    )),
+                    (a, b) => candle_core::bail!(
+                        "{name}: no CPU kernel for dtypes {:?} and {:?}",
+                        a.dtype(),
+                        b.dtype()
+                    ),
+                }
+            };
+        }
+        let out = match (self.score, self.form) {
+            (false, Param::Probs) => run!(log_prob_at, Param::Probs),
+            (false, Param::Logits) => run!(log_prob_at, Param::Logits),
+            (true, Param::Probs) => run!(score_at, Param::Probs),
+            (true, Param::Logits) => run!(score_at, Param::Logits),
         };
         Ok((out, l1.shape().clone()))
     }

@@ -64,17 +64,6 @@ struct UnaryOp {
     derivative: bool,
 }
 
-impl UnaryOp {
-    #[inline(always)]
-    fn at<T: Real>(self, x: T) -> T {
-        if self.derivative {
-            self.unary.derivative(x)
-        } else {
-            self.unary.value(x)
-        }
-    }
-}
-
 impl CustomOp1 for UnaryOp {
     fn name(&self) -> &'static str {
         match (self.unary, self.derivative) {
@@ -84,21 +73,32 @@ impl CustomOp1 for UnaryOp {
         }
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let op = *self;
-        let out = match s {
-            CpuStorage::F32(x) => CpuStorage::F32(map(
-                [x],
-                [l],
-                #[inline(always)]
-                |[v]| op.at(v),
-            )),
-            CpuStorage::F64(x) => CpuStorage::F64(map(
-                [x],
-                [l],
-                #[inline(always)]
-                |[v]| op.at(v),
-            )),
-            other => candle_core::bail!("{}: no CPU kernel for {:?}", self.name(), other.dtype()),
+        let name = self.name();
+        // One loop per formula, fixed at compile time (see the Bernoulli kernels).
+        macro_rules! run {
+            ($f:ident, $u:expr) => {
+                match s {
+                    CpuStorage::F32(x) => CpuStorage::F32(map(
+                        [x],
+                        [l],
+                        #[inline(always)]
+                        |[v]| $u.$f(v),
+                    )),
+                    CpuStorage::F64(x) => CpuStorage::F64(map(
+                        [x],
+                        [l],
+                        #[inline(always)]
+                        |[v]| $u.$f(v),
+                    )),
+                    other => candle_core::bail!("{name}: no CPU kernel for {:?}", other.dtype()),
+                }
+            };
+        }
+        let out = match (self.derivative, self.unary) {
+            (false, Unary::Softplus) => run!(value, Unary::Softplus),
+            (false, Unary::Log1p) => run!(value, Unary::Log1p),
+            (true, Unary::Softplus) => run!(derivative, Unary::Softplus),
+            (true, Unary::Log1p) => run!(derivative, Unary::Log1p),
         };
         Ok((out, l.shape().clone()))
     }
@@ -259,14 +259,34 @@ impl CustomOp3 for LocScale {
                 l1.shape().clone(),
             ));
         }
-        fwd3(
-            name,
-            [(s1, l1), (s2, l2), (s3, l3)],
-            #[inline(always)]
-            |[x, m, s]| op.at(x, m, s),
-            #[inline(always)]
-            |[x, m, s]| op.at(x, m, s),
-        )
+        // One loop per (law, part), fixed at compile time (see the Bernoulli kernels).
+        let operands = [(s1, l1), (s2, l2), (s3, l3)];
+        macro_rules! run {
+            ($law:expr, $part:expr) => {{
+                const OP: LocScale = LocScale {
+                    law: $law,
+                    part: $part,
+                };
+                fwd3(
+                    name,
+                    operands,
+                    #[inline(always)]
+                    |[x, m, s]| OP.at(x, m, s),
+                    #[inline(always)]
+                    |[x, m, s]| OP.at(x, m, s),
+                )
+            }};
+        }
+        match (op.law, op.part) {
+            (Law::Normal, Part::LogProb) => run!(Law::Normal, Part::LogProb),
+            (Law::Normal, Part::Value) => run!(Law::Normal, Part::Value),
+            (Law::Normal, Part::Loc) => run!(Law::Normal, Part::Loc),
+            (Law::Normal, Part::Scale) => run!(Law::Normal, Part::Scale),
+            (Law::LogNormal, Part::LogProb) => run!(Law::LogNormal, Part::LogProb),
+            (Law::LogNormal, Part::Value) => run!(Law::LogNormal, Part::Value),
+            (Law::LogNormal, Part::Loc) => run!(Law::LogNormal, Part::Loc),
+            (Law::LogNormal, Part::Scale) => run!(Law::LogNormal, Part::Scale),
+        }
     }
     fn bwd(
         &self,
