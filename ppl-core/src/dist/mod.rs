@@ -3,7 +3,7 @@
 //! Shapes follow Pyro: a draw has shape `sample_shape + batch_shape + event_shape`, and
 //! `log_prob(value)` has shape `sample_shape + batch_shape` (event dims summed). Constructors
 //! validate their parameters (while [validation](set_validation) is on, the default) and return
-//! a typed [`Error`](crate::Error) naming the parameter at fault.
+//! a typed [`Error`] naming the parameter at fault.
 //!
 //! ```
 //! use ppl_core::dist::{Distribution, DistExt, Normal};

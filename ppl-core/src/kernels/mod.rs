@@ -5,6 +5,12 @@
 //! multi-threaded over the batch, as candle custom ops whose backward passes use the same
 //! kernels. Models call [`conv2d`] and [`conv_transpose2d`] on any device: on CUDA and Metal,
 //! and for dtypes other than f32 and f64, they fall through to candle's own ops.
+//!
+//! Inside the crate, the distributions, world handlers and estimators use one-pass elementwise
+//! kernels (`elementwise`, `bernoulli`, `fused`) where candle would spend many ops, each a pass
+//! and an allocation, on one formula: draws, log-densities with their backward passes, selects,
+//! validation scans. They too run on the CPU for f32 and f64 and fall back to candle's ops
+//! elsewhere.
 
 pub(crate) mod adam;
 pub(crate) mod bernoulli;
