@@ -96,19 +96,10 @@ impl WorldCoupled {
         if axes.is_empty() {
             return Ok(None);
         }
-        let mut d = self.inner.clone();
-        let mut v = super::frames::pad_rank(value, rank + ev)?;
-        for &(a, size) in &axes {
-            if batch[a] == size {
-                match d.narrow_batch(a, 0, 1)? {
-                    Some(n) => d = n,
-                    None => return Ok(None),
-                }
-            }
-            if v.dims()[a] == size {
-                v = v.narrow(a, 0, 1)?;
-            }
-        }
+        let v = super::frames::pad_rank(value, rank + ev)?;
+        let Some((d, v)) = factual_law(&self.inner, &v, &axes)? else {
+            return Ok(None);
+        };
         let lp = d.log_prob(&v)?;
         let zeros = filled(0.0, &shape, lp.dtype(), lp.device())?;
         let factual = self.factual_mask(rank, 0)?;

@@ -56,28 +56,28 @@ pub(crate) fn host_values(t: &Tensor) -> Result<Vec<f64>> {
     Ok(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
 }
 
-/// The first element of `values` outside `domain`, as an error naming `dist` and `param`.
-fn first_violation(
+/// The element `found` outside `domain` (flat index and value), as an error naming `dist` and
+/// `param`; `Ok` when none was found.
+fn violation(
     dist: &'static str,
     param: &'static str,
-    values: &[f64],
+    found: Option<(usize, f64)>,
     dims: &[usize],
     domain: Domain,
 ) -> Result<()> {
-    match values.iter().position(|&x| !domain.holds(x)) {
+    match found {
         None => Ok(()),
-        Some(i) if dims.is_empty() => Err(Error::param(
+        Some((_, x)) if dims.is_empty() => Err(Error::param(
             dist,
             param,
-            format!("{}, got {}", domain.describe(), values[i]),
+            format!("{}, got {x}", domain.describe()),
         )),
-        Some(i) => Err(Error::param(
+        Some((i, x)) => Err(Error::param(
             dist,
             param,
             format!(
-                "{}, got {} at flat index {i} of shape {dims:?}",
-                domain.describe(),
-                values[i]
+                "{}, got {x} at flat index {i} of shape {dims:?}",
+                domain.describe()
             ),
         )),
     }
@@ -95,23 +95,11 @@ pub(crate) fn validate(
         return Ok(());
     }
     match p {
-        Param::Scalar(x) => first_violation(dist, param, &[*x], &[], domain),
-        Param::Tensor(t) => match domain.first_violation_in(t)? {
-            None => Ok(()),
-            Some((i, x)) if t.rank() == 0 => {
-                debug_assert_eq!(i, 0);
-                first_violation(dist, param, &[x], &[], domain)
-            }
-            Some((i, x)) => Err(Error::param(
-                dist,
-                param,
-                format!(
-                    "{}, got {x} at flat index {i} of shape {:?}",
-                    domain.describe(),
-                    t.dims()
-                ),
-            )),
-        },
+        Param::Scalar(x) => {
+            let found = (!domain.holds(*x)).then_some((0, *x));
+            violation(dist, param, found, &[], domain)
+        }
+        Param::Tensor(t) => violation(dist, param, domain.first_violation_in(t)?, t.dims(), domain),
     }
 }
 

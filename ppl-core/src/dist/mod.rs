@@ -241,6 +241,7 @@ mod bernoulli;
 mod beta;
 mod categorical;
 mod common;
+pub(crate) use common::to_shape;
 mod delta;
 mod exponential;
 mod gamma;

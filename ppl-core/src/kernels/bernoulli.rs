@@ -7,7 +7,9 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
 
-use super::elementwise::{advance, compact, compact_shape, map, map_with, rng_at, with_cpu, Real};
+use super::elementwise::{
+    advance, compact, compact_shape, map, map_with, rng_at, sigmoid, softplus, with_cpu, Real,
+};
 use crate::error::Result;
 use crate::rng::Rng;
 
@@ -156,14 +158,8 @@ fn log_prob_at<T: Real>(form: Param, x: T, p: T) -> T {
             (lp, lp)
         }
         Param::Logits => {
-            // softplus(l) = max(l, 0) + ln(1 + e^{−|l|}), finite for every finite l.
-            let (pos, neg) = if p > T::ZERO {
-                (p, T::ZERO - p)
-            } else {
-                (T::ZERO, p)
-            };
-            let softplus = pos + neg.exp().ln_1p();
-            (p - softplus, T::ZERO - softplus)
+            let sp = softplus(p);
+            (p - sp, T::ZERO - sp)
         }
     };
     if one {
@@ -186,10 +182,7 @@ fn score_at<T: Real>(form: Param, x: T, p: T) -> T {
     match form {
         Param::Probs if one => T::ONE / p,
         Param::Probs => T::ZERO - T::ONE / (T::ONE - p),
-        Param::Logits => {
-            let sigmoid = T::ONE / (T::ONE + (T::ZERO - p).exp());
-            x - sigmoid
-        }
+        Param::Logits => x - sigmoid(p),
     }
 }
 

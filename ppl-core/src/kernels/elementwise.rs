@@ -237,6 +237,28 @@ impl Real for f64 {
     }
 }
 
+/// `ln(1 + eˣ)` as `max(x, 0) + ln(1 + e^{−|x|})`: no overflow for any `x`.
+#[inline(always)]
+pub(crate) fn softplus<T: Real>(x: T) -> T {
+    let (pos, neg) = if x > T::ZERO {
+        (x, T::ZERO - x)
+    } else {
+        (T::ZERO, x)
+    };
+    pos + neg.exp().ln_1p()
+}
+
+/// `1 / (1 + e^{−x})`, with the exponential taken of `−|x|` so it cannot overflow.
+#[inline(always)]
+pub(crate) fn sigmoid<T: Real>(x: T) -> T {
+    if x > T::ZERO {
+        T::ONE / (T::ONE + (T::ZERO - x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::ONE + e)
+    }
+}
+
 /// `out[k] = f(state, [a_0[k], …, a_{N−1}[k]])` in row-major order of the common dims of
 /// `layouts`, each operand read from its buffer through its layout. `init(k0)` makes the state
 /// of the task starting at output element `k0`, so a task's result cannot depend on how the

@@ -9,7 +9,8 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 
-use super::elementwise::{compact, compact_shape, map, Real};
+use super::elementwise::{self, compact, compact_shape, map, Real};
+use crate::dist::to_shape;
 use crate::error::Result;
 
 /// `½ ln 2π`.
@@ -28,29 +29,14 @@ impl Unary {
     #[inline(always)]
     fn value<T: Real>(self, x: T) -> T {
         match self {
-            Unary::Softplus => {
-                // max(x, 0) + ln(1 + e^{−|x|}): no overflow for any x.
-                let (pos, neg) = if x > T::ZERO {
-                    (x, T::ZERO - x)
-                } else {
-                    (T::ZERO, x)
-                };
-                pos + neg.exp().ln_1p()
-            }
+            Unary::Softplus => elementwise::softplus(x),
             Unary::Log1p => x.ln_1p(),
         }
     }
     #[inline(always)]
     fn derivative<T: Real>(self, x: T) -> T {
         match self {
-            Unary::Softplus => {
-                if x > T::ZERO {
-                    T::ONE / (T::ONE + (T::ZERO - x).exp())
-                } else {
-                    let e = x.exp();
-                    e / (T::ONE + e)
-                }
-            }
+            Unary::Softplus => elementwise::sigmoid(x),
             Unary::Log1p => T::ONE / (T::ONE + x),
         }
     }
@@ -331,14 +317,11 @@ fn loc_scale_log_prob(
         return Ok(None);
     }
     // A broadcast is a graph node with its own backward step: only where needed.
-    let to = |t: &Tensor| -> Result<Tensor> {
-        if t.dims() == shape {
-            Ok(t.clone())
-        } else {
-            Ok(t.broadcast_as(shape)?)
-        }
-    };
-    let (x, m, s) = (to(x)?, to(loc)?, to(scale)?);
+    let (x, m, s) = (
+        to_shape(x, shape)?,
+        to_shape(loc, shape)?,
+        to_shape(scale, shape)?,
+    );
     let op = LocScale {
         law,
         part: Part::LogProb,
@@ -432,13 +415,6 @@ pub(crate) fn select(
     if !ok || !mask.device().is_cpu() {
         return Ok(None);
     }
-    let to = |t: &Tensor| -> Result<Tensor> {
-        if t.dims() == shape {
-            Ok(t.clone())
-        } else {
-            Ok(t.broadcast_as(shape)?)
-        }
-    };
     let m = mask.to_dtype(a.dtype())?;
     if let Some(small) = compact_shape(&[&m, a, b], shape) {
         // Every operand a broadcast of something smaller: select there, then broadcast.
@@ -446,5 +422,9 @@ pub(crate) fn select(
         let s = select(&mc, &ac, &bc, &small)?.expect("checked: CPU, f32/f64");
         return Ok(Some(s.broadcast_as(shape)?));
     }
-    Ok(Some(to(&m)?.apply_op3(&to(a)?, &to(b)?, Where)?))
+    Ok(Some(to_shape(&m, shape)?.apply_op3(
+        &to_shape(a, shape)?,
+        &to_shape(b, shape)?,
+        Where,
+    )?))
 }

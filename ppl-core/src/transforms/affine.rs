@@ -58,11 +58,6 @@ fn broadcast_params(loc: &Param, scale: &Param) -> Result<Vec<usize>> {
     })
 }
 
-/// The first element of `t` failing `ok`, as `(flat index, value)` (scanned in place on the CPU).
-fn first_bad(t: &Tensor, ok: impl Fn(f64) -> bool + Sync) -> Result<Option<(usize, f64)>> {
-    crate::kernels::elementwise::first_where(t, |x| !ok(x))
-}
-
 /// Checks a parameter elementwise: a number always, a tensor while validation is on.
 fn check_param(
     param: &'static str,
@@ -72,14 +67,16 @@ fn check_param(
 ) -> Result<()> {
     match p {
         Param::Scalar(x) if !ok(*x) => Err(Error::param(NAME, param, format!("{rule}, got {x}"))),
-        Param::Tensor(t) if validation_enabled() => match first_bad(t, ok)? {
-            Some((i, x)) => Err(Error::param(
-                NAME,
-                param,
-                format!("{rule}, got {x} at flat index {i} of shape {:?}", t.dims()),
-            )),
-            None => Ok(()),
-        },
+        Param::Tensor(t) if validation_enabled() => {
+            match crate::kernels::elementwise::first_where(t, |x| !ok(x))? {
+                Some((i, x)) => Err(Error::param(
+                    NAME,
+                    param,
+                    format!("{rule}, got {x} at flat index {i} of shape {:?}", t.dims()),
+                )),
+                None => Ok(()),
+            }
+        }
         _ => Ok(()),
     }
 }
