@@ -3,7 +3,7 @@
 use candle_core::{DType, Tensor};
 
 use crate::error::{Error, Result};
-use crate::kernels::elementwise::{first_where, map, with_cpu, Real};
+use crate::kernels::elementwise::{cpu_tensor, first_where, map, with_cpu, Real};
 
 /// The entries of a conditional probability table picked by its parents' values, elementwise:
 /// `table[v₁, …, v_k]` where `v_i` is parent `i`'s value, the parents broadcast together (a
@@ -124,18 +124,7 @@ fn fused<T: Real>(
         3 => run!(3, [0, 1, 2]),
         _ => run!(4, [0, 1, 2, 3]),
     };
-    Ok(match out {
-        Some(v) => Some(match T::storage(v) {
-            candle_core::CpuStorage::F32(v) => {
-                Tensor::from_vec(v, shape, &candle_core::Device::Cpu)?
-            }
-            candle_core::CpuStorage::F64(v) => {
-                Tensor::from_vec(v, shape, &candle_core::Device::Cpu)?
-            }
-            _ => unreachable!("Real is f32 or f64"),
-        }),
-        None => None,
-    })
+    out.map(|v| cpu_tensor(v, shape)).transpose()
 }
 
 /// The entry of a table over `N` binary parents as the multilinear form

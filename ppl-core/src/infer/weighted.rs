@@ -1,12 +1,10 @@
 //! Self-normalised importance-sampling estimates over vectorised particles (a plate of
 //! particles in one trace, as in a twin-world query over a million individuals).
 
-use std::sync::Mutex;
-
 use candle_core::{DType, Tensor};
 
 use crate::error::{Error, Result};
-use crate::kernels::elementwise::{with_cpu, Real, GRAIN};
+use crate::kernels::elementwise::{chunked, with_cpu, Real};
 
 /// Accumulator lanes per sum.
 const LANES: usize = 8;
@@ -98,14 +96,12 @@ fn cpu_sums<T: Real>(log_w: &Tensor, values: &Tensor) -> Result<Option<(f64, [f6
                 }
             }
             let tail = a.len() - a.len() % LANES;
-            let m = a[tail..]
+            a[tail..]
                 .iter()
                 .chain(&lanes)
-                .fold(f64::NEG_INFINITY, |m, &v| m.max(v.to_f64()));
-            [m, 0.0, 0.0]
+                .fold(f64::NEG_INFINITY, |m, &v| m.max(v.to_f64()))
         })
         .into_iter()
-        .map(|p| p[0])
         .fold(f64::NEG_INFINITY, f64::max);
         if max.is_nan() || max == f64::NEG_INFINITY {
             return Some((max, [0.0; 3]));
@@ -141,7 +137,7 @@ fn cpu_sums<T: Real>(log_w: &Tensor, values: &Tensor) -> Result<Option<(f64, [f6
                     acc[2][0] += wk * v;
                 }
             }
-            acc.map(|s| s.iter().sum())
+            acc.map(|s| s.iter().sum::<f64>())
         });
         let mut total = [0.0f64; 3];
         for p in parts {
@@ -152,24 +148,6 @@ fn cpu_sums<T: Real>(log_w: &Tensor, values: &Tensor) -> Result<Option<(f64, [f6
         Some((max, total))
     })
     .flatten())
-}
-
-/// `f` over chunks of [`GRAIN`] elements of `0..n`, in parallel, the results in chunk order (so
-/// sums of them do not depend on the thread count).
-fn chunked(n: usize, f: impl Fn(std::ops::Range<usize>) -> [f64; 3] + Sync) -> Vec<[f64; 3]> {
-    let chunks = n.div_ceil(GRAIN);
-    let range = |c: usize| c * GRAIN..((c + 1) * GRAIN).min(n);
-    if chunks < 2 {
-        return (0..chunks).map(|c| f(range(c))).collect();
-    }
-    let out = Mutex::new(vec![[0.0; 3]; chunks]);
-    candle_core::utils::barrier_pool().execute_chunked(chunks, |cs| {
-        for c in cs {
-            let v = f(range(c));
-            out.lock().unwrap_or_else(|e| e.into_inner())[c] = v;
-        }
-    });
-    out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The same sums with tensor ops, for other devices and dtypes.

@@ -5,10 +5,11 @@
 //! distribution then computes with candle's ops.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use super::elementwise::{
-    advance, compact, compact_shape, map, map_with, rng_at, sigmoid, softplus, with_cpu, Real,
+    advance, compact, compact_shape, cpu_tensor, map, map_with, rng_at, sigmoid, softplus,
+    with_cpu, Real,
 };
 use crate::error::Result;
 use crate::rng::Rng;
@@ -18,15 +19,6 @@ use crate::rng::Rng;
 pub(crate) enum Param {
     Probs,
     Logits,
-}
-
-fn tensor<T: Real>(v: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-    let storage = T::storage(v);
-    Ok(match storage {
-        CpuStorage::F32(v) => Tensor::from_vec(v, shape, &Device::Cpu)?,
-        CpuStorage::F64(v) => Tensor::from_vec(v, shape, &Device::Cpu)?,
-        _ => unreachable!("Real is f32 or f64"),
-    })
 }
 
 /// Draws `n` values `f(u, operands)` with `u` uniform on (0, 1), the generator advanced as if
@@ -79,10 +71,10 @@ pub(crate) fn sample(
     let p = param.broadcast_as(shape)?;
     Ok(match p.dtype() {
         candle_core::DType::F32 => draw::<f32, 1>(rng, [&p], |u, [p]| threshold(form, u, p))
-            .map(|v| tensor(v, shape))
+            .map(|v| cpu_tensor(v, shape))
             .transpose()?,
         candle_core::DType::F64 => draw::<f64, 1>(rng, [&p], |u, [p]| threshold(form, u, p))
-            .map(|v| tensor(v, shape))
+            .map(|v| cpu_tensor(v, shape))
             .transpose()?,
         _ => None,
     })
@@ -97,12 +89,12 @@ pub(crate) fn push(noise: &Tensor, probs: &Tensor, shape: &[usize]) -> Result<Op
     Ok(match p.dtype() {
         candle_core::DType::F32 => {
             with_cpu::<f32, _, 2>([&u, &p], |b, l| map(b, l, |[u, p]| hit::<f32>(u < p)))
-                .map(|v| tensor(v, shape))
+                .map(|v| cpu_tensor(v, shape))
                 .transpose()?
         }
         candle_core::DType::F64 => {
             with_cpu::<f64, _, 2>([&u, &p], |b, l| map(b, l, |[u, p]| hit::<f64>(u < p)))
-                .map(|v| tensor(v, shape))
+                .map(|v| cpu_tensor(v, shape))
                 .transpose()?
         }
         _ => None,
@@ -129,10 +121,10 @@ pub(crate) fn abduct(
     }
     Ok(match p.dtype() {
         candle_core::DType::F32 => draw::<f32, 2>(rng, [&x, &p], f)
-            .map(|v| tensor(v, shape))
+            .map(|v| cpu_tensor(v, shape))
             .transpose()?,
         candle_core::DType::F64 => draw::<f64, 2>(rng, [&x, &p], f)
-            .map(|v| tensor(v, shape))
+            .map(|v| cpu_tensor(v, shape))
             .transpose()?,
         _ => None,
     })

@@ -406,6 +406,36 @@ pub(crate) fn uniforms<T: Real>(rng: &mut Rng, n: usize) -> Vec<T> {
     out
 }
 
+/// `f` over chunks of [`GRAIN`] elements of `0..n`, in parallel when there are two or more, the
+/// results in chunk order (so that a reduction of them does not depend on the thread count).
+pub(crate) fn chunked<R: Send + Default + Clone>(
+    n: usize,
+    f: impl Fn(std::ops::Range<usize>) -> R + Sync,
+) -> Vec<R> {
+    let chunks = n.div_ceil(GRAIN);
+    let range = |c: usize| c * GRAIN..((c + 1) * GRAIN).min(n);
+    if chunks < 2 {
+        return (0..chunks).map(|c| f(range(c))).collect();
+    }
+    let out = std::sync::Mutex::new(vec![R::default(); chunks]);
+    candle_core::utils::barrier_pool().execute_chunked(chunks, |cs| {
+        for c in cs {
+            let v = f(range(c));
+            out.lock().unwrap_or_else(|e| e.into_inner())[c] = v;
+        }
+    });
+    out.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A CPU tensor of `shape` holding `v`.
+pub(crate) fn cpu_tensor<T: Real>(v: Vec<T>, shape: &[usize]) -> crate::error::Result<Tensor> {
+    Ok(match T::storage(v) {
+        CpuStorage::F32(v) => Tensor::from_vec(v, shape, &candle_core::Device::Cpu)?,
+        CpuStorage::F64(v) => Tensor::from_vec(v, shape, &candle_core::Device::Cpu)?,
+        _ => unreachable!("Real is f32 or f64"),
+    })
+}
+
 /// [`map_with`] without state.
 pub(crate) fn map<T, U, const N: usize>(
     bufs: [&[T]; N],
@@ -481,23 +511,11 @@ pub(crate) fn first_where(
                         None
                     }
                 };
-                if s.len() < 2 * GRAIN {
-                    first_in(s)
-                } else {
-                    let chunks = s.len().div_ceil(GRAIN);
-                    let found = std::sync::Mutex::new(None::<usize>);
-                    candle_core::utils::barrier_pool().execute_chunked(chunks, |range| {
-                        for c in range {
-                            let start = c * GRAIN;
-                            let chunk = &s[start..(start + GRAIN).min(s.len())];
-                            if let Some(i) = first_in(chunk) {
-                                let mut f = found.lock().unwrap_or_else(|e| e.into_inner());
-                                *f = Some(f.map_or(start + i, |j: usize| j.min(start + i)));
-                            }
-                        }
-                    });
-                    found.into_inner().unwrap_or_else(|e| e.into_inner())
-                }
+                let starts = chunked(s.len(), |r| {
+                    let start = r.start;
+                    first_in(&s[r]).map(|i| start + i)
+                });
+                starts.into_iter().flatten().next()
             }
             None => {
                 flags = map([b], [l], |[v]| u8::from(bad(v.to_f64())));
