@@ -112,12 +112,12 @@ pub fn uniform01(
     dtype: DType,
     device: &Device,
 ) -> Result<Tensor> {
-    use crate::kernels::elementwise::uniforms;
+    use crate::kernels::elementwise::{cpu_tensor, uniforms};
     let shape = shape.into();
     let n = shape.elem_count();
     match (dtype, device) {
-        (DType::F32, Device::Cpu) => Ok(Tensor::from_vec(uniforms::<f32>(rng, n), shape, device)?),
-        (DType::F64, Device::Cpu) => Ok(Tensor::from_vec(uniforms::<f64>(rng, n), shape, device)?),
+        (DType::F32, Device::Cpu) => cpu_tensor(uniforms::<f32>(rng, n), shape.dims()),
+        (DType::F64, Device::Cpu) => cpu_tensor(uniforms::<f64>(rng, n), shape.dims()),
         _ => host_draws(rng, shape, dtype, device, open01),
     }
 }

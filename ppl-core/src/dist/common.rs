@@ -56,29 +56,24 @@ pub(crate) fn host_values(t: &Tensor) -> Result<Vec<f64>> {
     Ok(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
 }
 
-/// The element `found` outside `domain` (flat index and value), as an error naming `dist` and
-/// `param`; `Ok` when none was found.
-fn violation(
+/// The element `found` breaking `rule` (flat index and value) of a parameter of shape `dims`,
+/// as an error naming `dist` and `param`; `Ok` when none was found.
+pub(crate) fn violation(
     dist: &'static str,
     param: &'static str,
     found: Option<(usize, f64)>,
     dims: &[usize],
-    domain: Domain,
+    rule: &str,
 ) -> Result<()> {
     match found {
         None => Ok(()),
-        Some((_, x)) if dims.is_empty() => Err(Error::param(
-            dist,
-            param,
-            format!("{}, got {x}", domain.describe()),
-        )),
+        Some((_, x)) if dims.is_empty() => {
+            Err(Error::param(dist, param, format!("{rule}, got {x}")))
+        }
         Some((i, x)) => Err(Error::param(
             dist,
             param,
-            format!(
-                "{}, got {x} at flat index {i} of shape {dims:?}",
-                domain.describe()
-            ),
+            format!("{rule}, got {x} at flat index {i} of shape {dims:?}"),
         )),
     }
 }
@@ -97,9 +92,12 @@ pub(crate) fn validate(
     match p {
         Param::Scalar(x) => {
             let found = (!domain.holds(*x)).then_some((0, *x));
-            violation(dist, param, found, &[], domain)
+            violation(dist, param, found, &[], domain.describe())
         }
-        Param::Tensor(t) => violation(dist, param, domain.first_violation_in(t)?, t.dims(), domain),
+        Param::Tensor(t) => {
+            let found = domain.first_violation_in(t)?;
+            violation(dist, param, found, t.dims(), domain.describe())
+        }
     }
 }
 

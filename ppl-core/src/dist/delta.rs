@@ -5,9 +5,10 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor};
 
 use super::common::{
-    check_float, draw_shape, expand_param, filled, host_values, log_prob_shape, select, to_shape,
+    check_float, draw_shape, expand_param, filled, log_prob_shape, select, to_shape, validate,
+    Domain,
 };
-use super::{broadcast_shapes, validation_enabled, DistRef, Distribution, Support};
+use super::{broadcast_shapes, DistRef, Distribution, Param, Support};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -51,19 +52,12 @@ impl Delta {
                 ),
             ));
         }
-        if validation_enabled() {
-            let v = host_values(value)?;
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(Error::param(
-                    "Delta",
-                    "value",
-                    format!(
-                        "must be finite, got {} at flat index {i} of shape {dims:?}",
-                        v[i]
-                    ),
-                ));
-            }
-        }
+        validate(
+            "Delta",
+            "value",
+            &Param::Tensor(value.clone()),
+            Domain::Finite,
+        )?;
         let split = dims.len() - event_dim;
         Ok(Delta {
             value: value.clone(),

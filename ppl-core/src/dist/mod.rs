@@ -241,7 +241,7 @@ mod bernoulli;
 mod beta;
 mod categorical;
 mod common;
-pub(crate) use common::to_shape;
+pub(crate) use common::{to_shape, violation};
 mod delta;
 mod exponential;
 mod gamma;

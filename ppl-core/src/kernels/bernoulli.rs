@@ -11,6 +11,7 @@ use super::elementwise::{
     advance, compact, compact_shape, cpu_tensor, map, map_with, rng_at, sigmoid, softplus,
     with_cpu, Real,
 };
+use super::same_dims;
 use crate::error::Result;
 use crate::rng::Rng;
 
@@ -202,9 +203,7 @@ impl CustomOp2 for LogProb {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let name = self.name();
-        if l1.dims() != l2.dims() {
-            candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
-        }
+        same_dims(name, &[l1, l2])?;
         // One loop per (formula, parameterisation), each with its choice fixed at compile time:
         // a choice made per element keeps the loop from vectorising.
         macro_rules! run {

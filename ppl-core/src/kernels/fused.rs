@@ -10,6 +10,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 
 use super::elementwise::{self, compact, compact_shape, map, Real};
+use super::same_dims;
 use crate::dist::to_shape;
 use crate::error::Result;
 
@@ -181,9 +182,7 @@ fn fwd3(
     f32_op: impl Fn([f32; 3]) -> f32 + Sync,
     f64_op: impl Fn([f64; 3]) -> f64 + Sync,
 ) -> candle_core::Result<(CpuStorage, Shape)> {
-    if l1.dims() != l2.dims() || l1.dims() != l3.dims() {
-        candle_core::bail!("{name}: operand shapes differ");
-    }
+    same_dims(name, &[l1, l2, l3])?;
     let ls = [l1, l2, l3];
     let out = match (s1, s2, s3) {
         (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => {
@@ -222,9 +221,7 @@ impl CustomOp3 for LocScale {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let name = self.name();
-        if l1.dims() != l2.dims() || l1.dims() != l3.dims() {
-            candle_core::bail!("{name}: operand shapes differ");
-        }
+        same_dims(name, &[l1, l2, l3])?;
         let op = *self;
         // A scale shared by every element (a number broadcast): its logarithm once.
         if l3.stride().iter().all(|&s| s == 0) && op.law == Law::Normal && op.part == Part::LogProb

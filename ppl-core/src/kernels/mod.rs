@@ -48,3 +48,15 @@ fn slice<'a, T>(
         None => candle_core::bail!("{op}: operand is not contiguous ({:?})", layout.stride()),
     }
 }
+
+/// An elementwise op's operands must have one shape (the callers broadcast them first); the
+/// error names the op and every operand's shape.
+fn same_dims(op: &str, layouts: &[&candle_core::Layout]) -> candle_core::Result<()> {
+    match layouts.split_first() {
+        Some((first, rest)) if rest.iter().any(|l| l.dims() != first.dims()) => {
+            let dims: Vec<_> = layouts.iter().map(|l| l.dims()).collect();
+            candle_core::bail!("{op}: operand shapes {dims:?} differ")
+        }
+        _ => Ok(()),
+    }
+}

@@ -8,7 +8,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use super::slice;
+use super::{same_dims, slice};
 use crate::error::{Error, Result};
 
 /// `max(x, 0) + slope · min(x, 0)`, the forward op.
@@ -85,9 +85,7 @@ impl CustomOp2 for LeakyReluGrad {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let name = self.name();
-        if l1.dims() != l2.dims() {
-            candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
-        }
+        same_dims(name, &[l1, l2])?;
         let storage = match (s1, s2) {
             (CpuStorage::F32(y), CpuStorage::F32(g)) => {
                 let k = self.slope as f32;

@@ -3,7 +3,7 @@
 use candle_core::Tensor;
 
 use super::{check_event_rank, sum_rightmost, Transform};
-use crate::dist::{broadcast_shapes, validation_enabled, Param};
+use crate::dist::{broadcast_shapes, validation_enabled, violation, Param};
 use crate::error::{Error, Result};
 
 /// The affine map `y = loc + scale · x`, elementwise with broadcasting (Pyro's
@@ -66,18 +66,12 @@ fn check_param(
     rule: &str,
 ) -> Result<()> {
     match p {
-        Param::Scalar(x) if !ok(*x) => Err(Error::param(NAME, param, format!("{rule}, got {x}"))),
+        Param::Scalar(x) => violation(NAME, param, (!ok(*x)).then_some((0, *x)), &[], rule),
         Param::Tensor(t) if validation_enabled() => {
-            match crate::kernels::elementwise::first_where(t, |x| !ok(x))? {
-                Some((i, x)) => Err(Error::param(
-                    NAME,
-                    param,
-                    format!("{rule}, got {x} at flat index {i} of shape {:?}", t.dims()),
-                )),
-                None => Ok(()),
-            }
+            let found = crate::kernels::elementwise::first_where(t, |x| !ok(x))?;
+            violation(NAME, param, found, t.dims(), rule)
         }
-        _ => Ok(()),
+        Param::Tensor(_) => Ok(()),
     }
 }
 
